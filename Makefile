@@ -1,0 +1,28 @@
+# IDGenRec in Swift. `make setup` installs native dependencies, `make test` runs the test suite,
+# `make demo` runs the main job on the bundled corpus.
+SWIFT ?= swift
+# Tests are built optimised: numeric code in a debug build is unusably slow (ENGINE-NOTES.md).
+TEST_FLAGS = -c release -Xswiftc -enable-testing --disable-swift-testing
+BIN = .build/release/idgenrec
+APT_PKGS = libopenblas-dev libsentencepiece-dev pkg-config
+
+.PHONY: setup build test test-long demo clean
+
+setup:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "setup: native dependencies present ($(APT_PKGS))"; \
+	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "setup: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi
+
+build:
+	$(SWIFT) build -c release
+
+test:
+	$(SWIFT) build -c release --product idgenrec
+	$(SWIFT) test $(TEST_FLAGS)
+
+test-long:
+	IDGENREC_LONG_TESTS=1 $(SWIFT) test $(TEST_FLAGS)
+
+clean:
+	rm -rf .build

@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+// IDGenRec in Swift: textual item IDs, a T5 recommender and co-training, on the CPU.
+//
+// Dependencies point one way (see README "Layout"):
+//   Support ← TensorCore(CBLAS) ← Autograd ← Optim ← T5(Tokenizer, Decoding) ←
+//   IDGen / Recommender / Baselines (Corpora) ← CoTrain ← IDGenRecCLI
+// Only TensorCore imports BLAS, only Tokenizer imports SentencePiece, only the CLI imports the
+// argument parser.
+import PackageDescription
+
+/// Numeric targets are always optimised: a debug build of SIMD code runs ~500x slower
+/// (ENGINE-NOTES.md). `-target-cpu haswell` gives AVX2/FMA code; `-fno-math-errno` lets
+/// `sqrtf` vectorise.
+let fast: [SwiftSetting] = [
+    .unsafeFlags(["-O", "-target-cpu", "haswell", "-Xcc", "-fno-math-errno"]),
+]
+
+let package = Package(
+    name: "IDGenRec",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "idgenrec", targets: ["IDGenRecCLI"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .target(
+            name: "CSentencePiece",
+            path: "Sources/CSentencePiece",
+            cxxSettings: [.unsafeFlags(["-O2", "-std=c++17"])],
+            linkerSettings: [.linkedLibrary("sentencepiece"), .linkedLibrary("sentencepiece_train")]
+        ),
+        .target(name: "Support", swiftSettings: fast),
+        .target(name: "TensorCore", dependencies: ["CBLAS", "Support"], swiftSettings: fast),
+        .target(name: "Autograd", dependencies: ["TensorCore"], swiftSettings: fast),
+        .target(name: "Optim", dependencies: ["Autograd"], swiftSettings: fast),
+        .target(name: "Tokenizer", dependencies: ["CSentencePiece", "Support"], swiftSettings: fast),
+        .target(name: "Decoding", dependencies: ["Support"], swiftSettings: fast),
+        .target(name: "Corpora", dependencies: ["Support"], swiftSettings: fast),
+        .executableTarget(
+            name: "IDGenRecCLI",
+            dependencies: [
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: fast
+        ),
+        .testTarget(name: "SupportTests", dependencies: ["Support"]),
+        .testTarget(name: "EngineTests", dependencies: ["TensorCore", "Autograd", "Optim"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+        .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
+        .testTarget(name: "CorporaTests", dependencies: ["Corpora"]),
+        .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,2 @@
+#pragma once
+// extern "C" shim over libsentencepiece; see sentencepiece_shim.cpp.

@@ -1,0 +1,1 @@
+// Corpora: see README "Layout".

@@ -1,0 +1,15 @@
+import ArgumentParser
+
+/// `idgenrec`: textual item IDs, a T5 recommender trained with its ID generator, and
+/// zero-shot evaluation. One file per subcommand.
+@main
+struct IDGenRec: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "idgenrec",
+        abstract: "Generative recommendation with textual item IDs, on the CPU.",
+        version: "0.1.0",
+        subcommands: [
+            // One entry per subcommand file; keep one per line.
+        ]
+    )
+}

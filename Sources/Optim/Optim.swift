@@ -1,0 +1,1 @@
+// Optim: see README "Layout".

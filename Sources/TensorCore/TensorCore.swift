@@ -1,0 +1,1 @@
+// TensorCore: see README "Layout".

@@ -1,0 +1,1 @@
+// Tokenizer: see README "Layout".

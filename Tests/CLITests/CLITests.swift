@@ -1,0 +1,40 @@
+import Foundation
+import XCTest
+import Support
+
+/// Runs the built `idgenrec` binary end to end.
+enum CLI {
+    static let packageRoot = SharedDatasets.packageRoot(from: #filePath)
+
+    static var binary: URL {
+        for config in ["release", "debug"] {
+            let url = packageRoot.appendingPathComponent(".build/\(config)/idgenrec")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return packageRoot.appendingPathComponent(".build/release/idgenrec")
+    }
+
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static func run(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+}
+
+final class CLITests: XCTestCase {
+    func testHelpListsTheTool() throws {
+        let r = try CLI.run(["--help"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssert(r.stdout.contains("idgenrec"), r.stdout)
+    }
+}
