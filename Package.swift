@@ -39,10 +39,11 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["CSentencePiece", "Support"], swiftSettings: fast),
         .target(name: "Decoding", dependencies: ["Support"], swiftSettings: fast),
         .target(name: "Corpora", dependencies: ["Support"], swiftSettings: fast),
+        .target(name: "IDGen", dependencies: ["Support"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
-                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora",
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -52,6 +53,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora"]),
+        .testTarget(name: "IDGenTests", dependencies: ["IDGen"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
     ],
     swiftLanguageModes: [.v5]

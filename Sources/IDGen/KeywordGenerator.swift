@@ -1,0 +1,26 @@
+/// A candidate generator without a model: the item's most distinctive words in reading order
+/// (the bootstrap targets), offered at several lengths. Used to make bootstrap targets, as the
+/// `--generator keywords` option, and as a deterministic stand-in in tests.
+public struct KeywordCandidateGenerator: CandidateGenerator {
+    public var extractor: KeywordExtractor
+    public var items: [ItemText]
+    /// Words in the first candidate; later candidates add one word each.
+    public var words: Int
+
+    public init(extractor: KeywordExtractor, items: [ItemText], words: Int = 4) {
+        self.extractor = extractor
+        self.items = items
+        self.words = words
+    }
+
+    public mutating func candidates(for entries: [Int], level: RetryLevel) throws -> [[Candidate]] {
+        // Higher retry levels start from longer keyword lists, as the model's would.
+        let extra = Int(level.diversityPenalty) - 1 + level.minNewTokens
+        return entries.map { index in
+            (0 ..< 4).map { k in
+                let text = extractor.keywords(of: items[index], count: words + extra + k).joined(separator: " ")
+                return Candidate(text: text, score: -Float(k))
+            }
+        }
+    }
+}
