@@ -1,0 +1,129 @@
+import Foundation
+import Support
+
+/// T5 configuration with Hugging Face `config.json` field names, so the port can be checked
+/// line by line against `modeling_t5.py` and a user's HF folder loads directly.
+public struct T5Config: Codable, Sendable, Equatable {
+    public var vocab_size: Int
+    public var d_model: Int
+    public var d_kv: Int
+    public var d_ff: Int
+    public var num_layers: Int
+    public var num_decoder_layers: Int?
+    public var num_heads: Int
+    public var relative_attention_num_buckets: Int
+    public var relative_attention_max_distance: Int
+    public var dropout_rate: Float
+    public var layer_norm_epsilon: Float
+    /// "relu" (T5 v1.0) or "gated-gelu" (v1.1); HF also accepts "gelu" / "gated-relu".
+    public var feed_forward_proj: String
+    public var tie_word_embeddings: Bool?
+    /// transformers 5 expresses the `d_model**-0.5` rescale before a tied head this way.
+    public var scale_decoder_outputs: Bool?
+    public var pad_token_id: Int
+    public var eos_token_id: Int
+    public var decoder_start_token_id: Int
+    public var initializer_factor: Float?
+    public var model_type: String?
+    public var architectures: [String]?
+
+    public init(vocabSize: Int, dModel: Int, dKV: Int, dFF: Int, layers: Int, decoderLayers: Int? = nil, heads: Int,
+                feedForward: String = "relu", tied: Bool = true, dropout: Float = 0.1,
+                buckets: Int = 32, maxDistance: Int = 128) {
+        vocab_size = vocabSize
+        d_model = dModel
+        d_kv = dKV
+        d_ff = dFF
+        num_layers = layers
+        num_decoder_layers = decoderLayers ?? layers
+        num_heads = heads
+        relative_attention_num_buckets = buckets
+        relative_attention_max_distance = maxDistance
+        dropout_rate = dropout
+        layer_norm_epsilon = 1e-6
+        feed_forward_proj = feedForward
+        tie_word_embeddings = tied
+        scale_decoder_outputs = nil
+        pad_token_id = 0
+        eos_token_id = 1
+        decoder_start_token_id = 0
+        initializer_factor = 1.0
+        model_type = "t5"
+        architectures = ["T5ForConditionalGeneration"]
+    }
+
+    public var decoderLayers: Int { num_decoder_layers ?? num_layers }
+    /// HF: `tie_word_embeddings` defaults to true for T5.
+    public var tied: Bool { tie_word_embeddings ?? true }
+    /// Whether the decoder output is multiplied by `d_model**-0.5` before the head: HF 4.x does it
+    /// exactly when embeddings are tied; transformers 5 configs say so with `scale_decoder_outputs`.
+    public var scalesDecoderOutput: Bool { scale_decoder_outputs ?? tied }
+    public var innerDimension: Int { num_heads * d_kv }
+
+    public enum Activation: String, Codable, Sendable { case relu, gelu }
+    /// (activation, gated) from `feed_forward_proj` as HF parses it.
+    public func feedForward() throws -> (activation: Activation, gated: Bool) {
+        let parts = feed_forward_proj.split(separator: "-").map(String.init)
+        let gated = parts.count == 2 && parts[0] == "gated"
+        guard let name = parts.last, parts.count <= 2, parts.count == 1 || gated else {
+            throw T5Error.invalidConfig(key: "feed_forward_proj", message: "expected 'relu', 'gelu', 'gated-relu' or 'gated-gelu', found '\(feed_forward_proj)'")
+        }
+        switch name {
+        case "relu": return (.relu, gated)
+        // HF maps "gated-gelu" to gelu_new (tanh approximation).
+        case "gelu", "gelu_new": return (.gelu, gated)
+        default:
+            throw T5Error.invalidConfig(key: "feed_forward_proj", message: "unsupported activation '\(name)'")
+        }
+    }
+
+    public func validate() throws {
+        func positive(_ v: Int, _ key: String) throws {
+            if v <= 0 { throw T5Error.invalidConfig(key: key, message: "must be positive, found \(v)") }
+        }
+        try positive(vocab_size, "vocab_size")
+        try positive(d_model, "d_model")
+        try positive(d_kv, "d_kv")
+        try positive(d_ff, "d_ff")
+        try positive(num_layers, "num_layers")
+        try positive(decoderLayers, "num_decoder_layers")
+        try positive(num_heads, "num_heads")
+        try positive(relative_attention_num_buckets, "relative_attention_num_buckets")
+        _ = try feedForward()
+    }
+
+    public static func load(_ url: URL) throws -> T5Config {
+        let config = try JSONOutput.decode(T5Config.self, from: url)
+        do { try config.validate() } catch let T5Error.invalidConfig(key, message) {
+            throw T5Error.invalidConfig(key: "\(url.path): \(key)", message: message)
+        }
+        return config
+    }
+
+    public func save(_ url: URL) throws { try AtomicFile.writeJSON(self, to: url) }
+
+    /// Named shapes: `tiny` for tests, `cpu` (the default for real runs), `t5-small`.
+    public enum Preset: String, Codable, CaseIterable, Sendable { case tiny, cpu, t5Small = "t5-small" }
+
+    public static func preset(_ preset: Preset, vocabularySize: Int) -> T5Config {
+        switch preset {
+        case .tiny: return T5Config(vocabSize: vocabularySize, dModel: 64, dKV: 16, dFF: 256, layers: 2, heads: 4)
+        case .cpu: return T5Config(vocabSize: vocabularySize, dModel: 128, dKV: 32, dFF: 512, layers: 4, heads: 4)
+        case .t5Small: return T5Config(vocabSize: vocabularySize, dModel: 512, dKV: 64, dFF: 2048, layers: 6, heads: 8)
+        }
+    }
+}
+
+public enum T5Error: Error, CustomStringConvertible {
+    case invalidConfig(key: String, message: String)
+    case weights(String)
+    case tokenizerMismatch(String)
+
+    public var description: String {
+        switch self {
+        case let .invalidConfig(key, message): return "invalid T5 config: \(key): \(message)"
+        case let .weights(message): return "T5 weights: \(message)"
+        case let .tokenizerMismatch(message): return "tokenizer mismatch: \(message)"
+        }
+    }
+}
