@@ -158,6 +158,17 @@ final class DecodingTests: XCTestCase {
         }
         XCTAssertEqual(compared, configs.count * 3)
         XCTAssertGreaterThan(fillers, 0, "the trie cases should exercise filler hypotheses")
+
+        // A larger vocabulary exercises the SIMD scan of unconstrained rows.
+        for (seed, (beams, groups)) in [(2, 1), (5, 1), (6, 2), (4, 4)].enumerated() {
+            let config = GenerationConfig(maxNewTokens: 6, numBeams: beams, numBeamGroups: groups,
+                                          diversityPenalty: groups > 1 ? 0.8 : 0, numReturnSequences: beams)
+            let model = ToyModel(vocab: 203, seed: UInt64(100 + seed), scale: 3, eosBoost: 1)
+            var scorer = ToyScorer(model: model, batchSize: 3)
+            let fast = try Generation.generate(scorer: &scorer, batchSize: 3, config: config)
+            let reference = hfReferenceBeamSearch(model: model.logProbs, vocab: 203, batchSize: 3, config: config, constraint: nil)
+            XCTAssertEqual(fast, reference, "vocab 203, config \(config)")
+        }
     }
 
     // MARK: Diverse beam search
