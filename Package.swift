@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "EngineTests", dependencies: ["TensorCore", "Autograd", "Optim"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
-        .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
+        .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Support"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora"]),
         .testTarget(name: "IDGenTests", dependencies: ["IDGen"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
