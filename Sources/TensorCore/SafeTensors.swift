@@ -89,7 +89,7 @@ public struct SafeTensorsFile {
                   let shapeAny = info["shape"] as? [Any], let offsetsAny = info["data_offsets"] as? [Any]
             else { throw corrupt("entry '\(key)' lacks dtype, shape or data_offsets") }
             func integer(_ v: Any) -> Int? {
-                guard !(v is Bool), let num = v as? NSNumber else { return nil }
+                guard let num = v as? NSNumber else { return nil }
                 let i = num.int64Value
                 guard num.doubleValue == Double(i) else { return nil }
                 return i >= 0 && i < (1 << 48) ? Int(i) : nil
