@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "idgenrec", targets: ["IDGenRecCLI"]),
+        .executable(name: "idgenrec-bench-engine", targets: ["BenchEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -45,6 +46,12 @@ let package = Package(
                 "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
+            swiftSettings: fast
+        ),
+        .executableTarget(
+            name: "BenchEngine",
+            dependencies: ["Support", "TensorCore", "Autograd"],
+            path: "Sources/BenchEngine",
             swiftSettings: fast
         ),
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
