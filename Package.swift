@@ -55,7 +55,7 @@ let package = Package(
             swiftSettings: fast
         ),
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
-        .testTarget(name: "EngineTests", dependencies: ["TensorCore", "Autograd", "Optim"]),
+        .testTarget(name: "EngineTests", dependencies: ["TensorCore", "Autograd", "Optim", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora"]),
