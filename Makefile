@@ -26,3 +26,11 @@ test-long:
 
 clean:
 	rm -rf .build
+
+# Engine benchmark (not a test): transformer block fwd+bwd vs sgemm peak and PyTorch (2 threads).
+# PYTHON defaults to /work/venv/bin/python when present, else python3; torch absent → skipped.
+BENCH_PYTHON ?= $(shell for p in /work/venv/bin/python python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import torch' >/dev/null 2>&1 && { echo $$p; break; }; done)
+.PHONY: bench-engine
+bench-engine:
+	$(SWIFT) build -c release --product idgenrec-bench-engine
+	.build/release/idgenrec-bench-engine $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON),)

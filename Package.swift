@@ -20,6 +20,7 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "idgenrec", targets: ["IDGenRecCLI"]),
+        .executable(name: "idgenrec-bench-engine", targets: ["BenchEngine"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -48,8 +49,14 @@ let package = Package(
             ],
             swiftSettings: fast
         ),
+        .executableTarget(
+            name: "BenchEngine",
+            dependencies: ["Support", "TensorCore", "Autograd"],
+            path: "Sources/BenchEngine",
+            swiftSettings: fast
+        ),
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
-        .testTarget(name: "EngineTests", dependencies: ["TensorCore", "Autograd", "Optim"]),
+        .testTarget(name: "EngineTests", dependencies: ["TensorCore", "Autograd", "Optim", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Support"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora"]),

@@ -1,1 +1,0 @@
-// Autograd: see README "Layout".

@@ -1,1 +1,0 @@
-// Optim: see README "Layout".

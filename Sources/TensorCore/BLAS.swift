@@ -1,0 +1,93 @@
+import CBLAS
+
+/// Row-major BLAS products. All sizes are in elements; `ld*` are row strides.
+public enum BLAS {
+    /// C[m, n] = alpha · op(A) · op(B) + beta · C, row-major, where op(A) is [m, k] (A stored as
+    /// [m, k], or [k, m] when `transA`) and op(B) is [k, n] (B stored [k, n], or [n, k] when
+    /// `transB`). Split by rows of C (or columns when C has few rows) across the two workers;
+    /// one-row products go through `sgemv`.
+    public static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, parallel: Bool = true) {
+        Parallel.configure()
+        if m == 0 || n == 0 { return }
+        if k == 0 {
+            for i in 0 ..< m { for j in 0 ..< n { c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j] } }
+            return
+        }
+        let work = m * n * k
+        if parallel && work >= 1 << 19 {
+            if m >= 32 {
+                let m1 = ((m / 2) + 7) / 8 * 8
+                DispatchQueue_concurrent2 { part in
+                    let r0 = part == 0 ? 0 : m1, rows = part == 0 ? m1 : m - m1
+                    let aOff = transA ? r0 : r0 * lda
+                    serial(transA: transA, transB: transB, m: rows, n: n, k: k, alpha: alpha, a: a + aOff, lda: lda,
+                           b: b, ldb: ldb, beta: beta, c: c + r0 * ldc, ldc: ldc)
+                }
+                return
+            }
+            if n >= 64 {
+                let n1 = ((n / 2) + 15) / 16 * 16
+                DispatchQueue_concurrent2 { part in
+                    let c0 = part == 0 ? 0 : n1, cols = part == 0 ? n1 : n - n1
+                    let bOff = transB ? c0 * ldb : c0
+                    serial(transA: transA, transB: transB, m: m, n: cols, k: k, alpha: alpha, a: a, lda: lda,
+                           b: b + bOff, ldb: ldb, beta: beta, c: c + c0, ldc: ldc)
+                }
+                return
+            }
+        }
+        serial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+               beta: beta, c: c, ldc: ldc)
+    }
+
+    /// One-thread product (no split); one-row products use `sgemv` (2× faster for decoding).
+    public static func serial(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 1 {
+            // c[1, n] = op(B)ᵀ-free form: y = op(B)ᵀ x with x the single row of op(A).
+            let incx = transA ? lda : 1
+            if transB {
+                // B stored [n, k]: y = B · x.
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, Int32(n), Int32(k), alpha, b, Int32(ldb), a, Int32(incx),
+                            beta, c, 1)
+            } else {
+                // B stored [k, n]: y = Bᵀ · x.
+                cblas_sgemv(CblasRowMajor, CblasTrans, Int32(k), Int32(n), alpha, b, Int32(ldb), a, Int32(incx),
+                            beta, c, 1)
+            }
+            return
+        }
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// `batch` independent products C_i = alpha · op(A_i) op(B_i) + beta · C_i with fixed
+    /// strides between batch members (attention: [B·H, q, d] × [B·H, k, d]ᵀ). A stride of 0
+    /// shares one operand across the batch. Split by batch member across the two workers.
+    public static func batchedGemm(batch: Int, transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
+                                   a: UnsafePointer<Float>, lda: Int, strideA: Int,
+                                   b: UnsafePointer<Float>, ldb: Int, strideB: Int,
+                                   beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, strideC: Int) {
+        if batch == 1 {
+            gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                 beta: beta, c: c, ldc: ldc)
+            return
+        }
+        Parallel.split(batch, costPerItem: m * n * k, minimumWork: 1 << 18) { range in
+            for i in range {
+                serial(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+                       a: a + i * strideA, lda: lda, b: b + i * strideB, ldb: ldb,
+                       beta: beta, c: c + i * strideC, ldc: ldc)
+            }
+        }
+    }
+}
+
+import Dispatch
+
+@inline(__always) private func DispatchQueue_concurrent2(_ body: (Int) -> Void) {
+    DispatchQueue.concurrentPerform(iterations: 2, execute: body)
+}
