@@ -402,6 +402,8 @@ struct DomainBuilder {
         }
         var interactions = Interactions(users: keptUsers, sequences: sequences, timestamps: hasTime ? times : nil)
         var domainCatalog = catalog
+        var usedBefore = Set<Int>()
+        for s in interactions.sequences { usedBefore.formUnion(s) }
         if kCore > 1 {
             let before = (interactions.userCount, interactions.interactionCount)
             interactions = KCore.filter(interactions, k: kCore, itemCount: catalog.count)
@@ -414,7 +416,7 @@ struct DomainBuilder {
             var used = [Bool](repeating: false, count: catalog.count)
             for s in interactions.sequences { for i in s { used[i] = true } }
             let keep = (0 ..< catalog.count).filter { used[$0] }
-            if kCore > 1 { report.kCoreRemovedItems = catalog.count - keep.count }
+            if kCore > 1 { report.kCoreRemovedItems = usedBefore.count - keep.count }
             let (subset, map) = catalog.subset(keep)
             domainCatalog = subset
             interactions.sequences = interactions.sequences.map { $0.map { map[$0]! } }

@@ -222,6 +222,8 @@ public enum LeakChecks {
         let sorted = sortedByIDFraction(domain)
         if sorted.users >= 10, sorted.fraction >= 0.5 {
             warnings.append(String(format: "%.0f%% of %d user sequences are in ascending item-id order: they look sorted by id, not by time (leave-one-out would then hold out the largest ids, not the latest items)", sorted.fraction * 100, sorted.users))
+        } else if sorted.users >= 10, sorted.fraction >= 0.1, sorted.fraction >= 10 * sorted.chance {
+            warnings.append(String(format: "%.1f%% of %d user sequences are in ascending item-id order (%.1f%% expected by chance): partly sorted by id, probably same-day timestamp ties ordered by id; for those users the held-out items are the largest ids of their last day", sorted.fraction * 100, sorted.users, sorted.chance * 100))
         }
         if let sequential = sequentialIDFraction(domain), sequential >= 0.5 {
             warnings.append(String(format: "item ids look assigned in interaction order (%.0f%% of first appearances follow the item with id - 1): P5's sequential-ID leak; never feed these raw ids to a model, use textual or random ids", sequential * 100))

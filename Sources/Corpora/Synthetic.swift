@@ -15,14 +15,14 @@ public enum SyntheticCorpus {
         public var meanExtraLength = 4.0
         public var maxLength = 30
         /// Next item is a complement of the previous item's product type with this probability…
-        public var complementProbability = 0.45
+        public var complementProbability = 0.5
         /// …else one of the user's own product needs with this probability, else anything popular.
         public var needProbability = 0.35
         /// Weight multiplier for the user's favourite brands and colour.
-        public var brandAffinity = 8.0
+        public var brandAffinity = 12.0
         public var colorAffinity = 3.0
         /// Zipf exponent of item popularity.
-        public var popularityExponent = 0.9
+        public var popularityExponent = 0.7
 
         public init() {}
     }
@@ -210,7 +210,7 @@ public enum SyntheticCorpus {
                 TextField("brand", brands[b].name),
                 TextField("categories", type.categories),
                 TextField("price", String(format: "$%.2f", price)),
-                TextField("description", "\(material) \(type.name.lowercased()) by \(brands[b].name) in \(colors[color].lowercased()); \(size.lowercased())."),
+                TextField("description", "\(material) \(type.name.lowercased()) by \(brands[b].name) in \(colors[color].lowercased()), \(size.lowercased())."),
             ]
             items.append(Item(id: id, type: t, brand: b, color: color, fields: fields))
         }
@@ -239,7 +239,8 @@ public enum SyntheticCorpus {
                 let candidates = itemsOfType[t]
                 guard !candidates.isEmpty else { return nil }
                 let weights = candidates.map { i -> Double in
-                    var w = popularity[i]
+                    // Square root: within a type, taste matters more than popularity.
+                    var w = popularity[i].squareRoot()
                     if favourites.contains(items[i].brand) { w *= config.brandAffinity }
                     if items[i].color == favouriteColor { w *= config.colorAffinity }
                     if had.contains(i) { w *= 0.02 }
@@ -280,7 +281,7 @@ public enum SyntheticCorpus {
         drawn from a known process: each user has two favourite brands, a favourite colour and
         three product needs; the next item is a complement of the previous item's product type
         (p = \(config.complementProbability)), one of the user's needs (p = \(config.needProbability)), or
-        any item by Zipf popularity; within a type, items are weighted by popularity ×
+        any item by Zipf popularity; within a type, items are weighted by √popularity ×
         \(config.brandAffinity) for a favourite brand × \(config.colorAffinity) for the favourite colour.
         A sequence model should beat MostPop here. Sequences are in purchase order (no timestamps).
 
