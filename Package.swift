@@ -27,6 +27,7 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(
             name: "CSentencePiece",
             path: "Sources/CSentencePiece",
@@ -39,7 +40,7 @@ let package = Package(
         .target(name: "Optim", dependencies: ["Autograd"], swiftSettings: fast),
         .target(name: "Tokenizer", dependencies: ["CSentencePiece", "Support"], swiftSettings: fast),
         .target(name: "Decoding", dependencies: ["Support"], swiftSettings: fast),
-        .target(name: "Corpora", dependencies: ["Support"], swiftSettings: fast),
+        .target(name: "Corpora", dependencies: ["Support", "CZlib"], swiftSettings: fast),
         .target(name: "IDGen", dependencies: ["Support"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",

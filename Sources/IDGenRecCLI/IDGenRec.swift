@@ -10,6 +10,9 @@ struct IDGenRec: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             // One entry per subcommand file; keep one per line.
+            DataCommand.self,
+            EvaluateBaselineCommand.self,
+            CompareCommand.self,
         ]
     )
 }

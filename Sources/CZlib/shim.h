@@ -1,0 +1,2 @@
+// zlib for reading gzip-compressed Amazon review dumps (Corpora only).
+#include <zlib.h>

@@ -1,1 +1,0 @@
-// Corpora: see README "Layout".
