@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["CSentencePiece", "Support"], swiftSettings: fast),
         .target(name: "Decoding", dependencies: ["Support"], swiftSettings: fast),
         .target(name: "Corpora", dependencies: ["Support", "CZlib"], swiftSettings: fast),
-        .target(name: "IDGen", dependencies: ["Support"], swiftSettings: fast),
+        .target(name: "IDGen", dependencies: ["Support", "Corpora"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
@@ -60,8 +60,8 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["TensorCore", "Autograd", "Optim", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Support"]),
-        .testTarget(name: "CorporaTests", dependencies: ["Corpora"]),
-        .testTarget(name: "IDGenTests", dependencies: ["IDGen"]),
+        .testTarget(name: "CorporaTests", dependencies: ["Corpora", "Support"], exclude: ["Fixtures"]),
+        .testTarget(name: "IDGenTests", dependencies: ["IDGen", "Corpora", "Support"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
     ],
     swiftLanguageModes: [.v5]

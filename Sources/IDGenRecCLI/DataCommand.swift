@@ -36,6 +36,11 @@ func runReportingErrors(_ body: () throws -> Void) throws {
         throw ValidationErrorMessage(message: error.description)
     } catch let error as FileError {
         throw ValidationErrorMessage(message: error.description)
+    } catch let error as ValidationErrorMessage {
+        throw error
+    } catch let error as CustomStringConvertible {
+        // Every module's error enum describes itself (file, line or key, and what was expected).
+        throw ValidationErrorMessage(message: error.description)
     }
 }
 

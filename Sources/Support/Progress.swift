@@ -8,7 +8,7 @@ public final class ProgressLine {
     public let total: Int?
     public let unit: String
     private let start = Date()
-    private var lastDraw = Date.distantPast
+    private var lastDraw = Date()
     private let interval: TimeInterval
     private let isTerminal = isatty(STDERR_FILENO) != 0
     private let enabled: Bool
@@ -28,7 +28,7 @@ public final class ProgressLine {
     public func advance(by n: Int = 1, _ fields: @autoclosure () -> String = "") {
         done += n
         let now = Date()
-        if now.timeIntervalSince(lastDraw) >= interval || (total.map { done >= $0 } ?? false) {
+        if now.timeIntervalSince(lastDraw) >= interval {
             lastDraw = now
             draw(fields())
         }

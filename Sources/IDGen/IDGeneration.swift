@@ -1,0 +1,86 @@
+import Corpora
+import Foundation
+import Support
+
+/// Options of `idgenrec ids generate` that shape the IDs (saved with every table).
+public struct IDOptions: Codable, Sendable, Equatable {
+    public var assignment = AssignmentOptions()
+    public var fieldWeights = FieldWeights()
+    /// Words per ID for the keyword generator and the bootstrap targets.
+    public var keywordCount = 4
+    public var seed: UInt64 = 0
+    public init() {}
+}
+
+/// What an ID table was made with; written as JSON beside the TSV.
+public struct IDTableMetadata: Codable, Sendable {
+    public var data: String
+    public var items: Int
+    public var generator: String
+    public var generatorHash: String?
+    public var tokenizerHash: String?
+    public var options: IDOptions
+    public var report: AssignmentReport
+    public var examples: [[String]]
+    public var userIDs: AssignmentReport?
+    public var createdAt: String
+
+    public init(data: String, items: Int, generator: String, generatorHash: String?, tokenizerHash: String?,
+                options: IDOptions, report: AssignmentReport, examples: [[String]], userIDs: AssignmentReport? = nil) {
+        self.data = data
+        self.items = items
+        self.generator = generator
+        self.generatorHash = generatorHash
+        self.tokenizerHash = tokenizerHash
+        self.options = options
+        self.report = report
+        self.examples = examples
+        self.userIDs = userIDs
+        createdAt = ISO8601DateFormatter().string(from: Date())
+    }
+}
+
+public enum IDGeneration {
+    /// Assigns IDs to every catalog item (in catalog order) with `generator`.
+    public static func assign<G: CandidateGenerator>(
+        catalog: Catalog, generator: inout G, options: IDOptions, existing: IDTable? = nil, progress: Bool = true
+    ) throws -> (table: IDTable, report: AssignmentReport) {
+        let items = ItemText.all(catalog)
+        let extractor = KeywordExtractor(catalog: items, fieldWeights: options.fieldWeights, caseHandling: options.assignment.normalizer.caseHandling)
+        let entries = items.map { IDEntry(key: $0.id, rankedWords: extractor.rankedWords(of: $0)) }
+        var existingIDs: [String: String] = [:]
+        if let existing {
+            for (item, id) in zip(existing.itemIDs, existing.textualIDs) {
+                guard catalog.contains(item) else {
+                    throw IDGenError.invalid("existing ID table lists item \(item), which is not in the catalog")
+                }
+                existingIDs[item] = id
+            }
+        }
+        let line = ProgressLine("ids", total: catalog.count - existingIDs.count, unit: "items", enabled: progress)
+        let (ids, report) = try IDAssigner(options: options.assignment).assign(entries, generator: &generator, existing: existingIDs, progress: line)
+        line.finish()
+        return (try IDTable(catalog: catalog, ids: ids), report)
+    }
+
+    /// A few (item id, textual ID, title) rows for reports.
+    public static func examples(_ table: IDTable, catalog: Catalog, count: Int = 8) -> [[String]] {
+        guard table.count > 0 else { return [] }
+        let step = max(1, table.count / count)
+        return stride(from: 0, to: table.count, by: step).prefix(count).map { i in
+            [table.itemIDs[i], table.textualIDs[i], catalog.value("title", at: i) ?? catalog.text(at: i)]
+        }
+    }
+
+    public static func summary(_ report: AssignmentReport, levels: [RetryLevel]) -> String {
+        var lines: [String] = []
+        lines.append(String(format: "%d items (%d kept from an existing table), %.1f items/s, %.2f words per ID on average, at most %d",
+                            report.entries, report.kept, report.entriesPerSecond, report.meanWords, report.maximumWords))
+        let settled = report.settledAtLevel.keys.compactMap(Int.init).sorted().map { k in
+            "\(k < levels.count ? levels[k].description : "level \(k)"): \(report.settledAtLevel[String(k)]!)"
+        }
+        if !settled.isEmpty { lines.append("settled at: " + settled.joined(separator: ", ")) }
+        lines.append("last resort: \(report.lastResortWord) by an extra word, \(report.lastResortNumber) by a number; \(report.namedFromKey) named from their key (no text); \(report.emptyCandidatesRejected) empty candidates rejected")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import Corpora
+import Foundation
+import IDGen
+import Support
+
+/// `idgenrec ids generate`: a unique textual ID for every item of a catalog.
+struct IDsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ids", abstract: "Textual item IDs.", subcommands: [Generate.self])
+
+    struct Generate: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Give every item of a catalog a short, unique, human-word ID.",
+            discussion: """
+            Items are processed in catalog order (the order of the item file); the highest-scoring \
+            unused candidate wins. Output: TSV item_id<TAB>textual id, and FILE.json with the options, \
+            the generator and a report.
+            """)
+
+        @Option(name: .long, help: "Dataset folder.") var data: String
+        @OptionGroup var dataset: DatasetOptions
+        @Option(name: .long, help: "Output TSV file.") var out: String
+        @Option(name: .long, help: "Generator: 'keywords' (most distinctive words of the item's own text).")
+        var generator: String = "keywords"
+        @Option(name: .long, help: "Existing ID table (TSV): its IDs are kept; only new items get IDs.") var existing: String?
+        @Option(name: .long, help: "Words per keyword ID.") var words: Int = 4
+        @Option(name: .long, help: "Cut IDs to at most this many words (0 = no limit).") var maxWords: Int = 0
+        @Flag(name: .long, help: "Keep only words that occur in the item's own text.") var onlyTextWords = false
+        @Flag(name: .long, help: "Drop repeated words inside an ID.") var noRepeatedWords = false
+        @Flag(name: .long, help: "Keep letter case (default: fold to lower case).") var keepCase = false
+        @Option(name: .long, help: "Field weights for distinctive words, e.g. 'title=4,brand=3,categories=2,description=1'.")
+        var fieldWeights: String?
+        @Option(name: .customLong("user-ids"), help: "Also write leak-free user IDs (from training items only) to this TSV.") var userIDs: String?
+        @Option(name: .long, help: "Random seed (recorded).") var seed: UInt64 = 0
+
+        func run() throws {
+            try runReportingErrors {
+                let (domain, _) = try dataset.load(data)
+                var options = IDOptions()
+                options.keywordCount = words
+                options.seed = seed
+                options.assignment.normalizer = IDNormalizer(caseHandling: keepCase ? .keep : .fold, maximumWords: maxWords, noRepeatedWords: noRepeatedWords)
+                options.assignment.onlyWordsFromText = onlyTextWords
+                if let fieldWeights { options.fieldWeights = try parseFieldWeights(fieldWeights) }
+                let existingTable = try existing.map { try IDTable.read(URL(fileURLWithPath: $0)) }
+
+                guard generator == "keywords" else {
+                    throw ValidationErrorMessage(message: "--generator: expected 'keywords', found '\(generator)'")
+                }
+                let items = ItemText.all(domain.catalog)
+                let extractor = KeywordExtractor(catalog: items, fieldWeights: options.fieldWeights, caseHandling: options.assignment.normalizer.caseHandling)
+                var keywordGenerator = KeywordCandidateGenerator(extractor: extractor, items: items, words: words)
+                let (table, report) = try IDGeneration.assign(catalog: domain.catalog, generator: &keywordGenerator, options: options, existing: existingTable)
+
+                let outURL = URL(fileURLWithPath: out)
+                try table.write(to: outURL)
+                var userReport: AssignmentReport?
+                if let userIDs {
+                    let split = try Split.leaveOneOut(domain)
+                    let (entries, _) = try UserIDs.entries(split: split, items: table)
+                    var userGenerator = FixedWordsGenerator(entries: entries, words: words)
+                    let (ids, r) = try IDAssigner(options: options.assignment).assign(entries, generator: &userGenerator)
+                    try AtomicFile.write(entries.map { "\($0.key)\t\(ids[$0.key]!)\n" }.joined(), to: URL(fileURLWithPath: userIDs))
+                    userReport = r
+                }
+                let metadata = IDTableMetadata(
+                    data: data, items: table.count, generator: generator, generatorHash: nil, tokenizerHash: nil,
+                    options: options, report: report, examples: IDGeneration.examples(table, catalog: domain.catalog), userIDs: userReport)
+                try AtomicFile.writeJSON(metadata, to: outURL.appendingPathExtension("json"))
+                print(IDGeneration.summary(report, levels: options.assignment.levels))
+                for row in metadata.examples { print("  \(row[0])\t\(row[1])\t\(row[2].prefix(70))") }
+                print("wrote \(out) and \(out).json")
+            }
+        }
+    }
+}
+
+/// User IDs without a model: the user's most recent training words.
+struct FixedWordsGenerator: CandidateGenerator {
+    var entries: [IDEntry]
+    var words: Int
+    mutating func candidates(for indices: [Int], level: RetryLevel) throws -> [[Candidate]] {
+        indices.map { i in
+            (0 ..< 3).map { k in Candidate(text: entries[i].rankedWords.prefix(words + k + Int(level.diversityPenalty) - 1).joined(separator: " "), score: -Float(k)) }
+        }
+    }
+}
+
+func parseFieldWeights(_ text: String) throws -> FieldWeights {
+    var weights: [String: Double] = [:]
+    for pair in text.split(separator: ",") {
+        let parts = pair.split(separator: "=")
+        guard parts.count == 2, let w = Double(parts[1].trimmingCharacters(in: .whitespaces)), w >= 0 else {
+            throw ValidationErrorMessage(message: "--field-weights: expected 'field=weight' pairs separated by commas, found '\(pair)'")
+        }
+        weights[parts[0].trimmingCharacters(in: .whitespaces).lowercased()] = w
+    }
+    return FieldWeights(weights: weights, other: weights["other"] ?? 1)
+}
