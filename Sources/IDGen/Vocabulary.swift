@@ -1,0 +1,38 @@
+import Corpora
+import Foundation
+import Support
+import Tokenizer
+
+/// The one SentencePiece vocabulary shared by the ID generator and the recommender (the
+/// soft-embedding bridge needs identical vocabularies, METHOD.md §1). Trained on catalog text
+/// only — never on interactions — so no held-out information can shape it.
+public enum SharedVocabulary {
+    public static func train(catalogs: [Catalog], size: Int, seed: UInt32 = 1) throws -> Tokenizer {
+        var sentences: [String] = []
+        for catalog in catalogs {
+            for i in 0 ..< catalog.count {
+                for field in catalog.fields[i] where !field.value.isEmpty {
+                    sentences.append(String(field.value.prefix(2000)))
+                }
+            }
+        }
+        guard !sentences.isEmpty else { throw IDGenError.invalid("the catalog has no text to train a vocabulary on") }
+        var options = TrainingOptions()
+        options.vocabularySize = size
+        options.seed = seed
+        options.sentinelCount = 100
+        do {
+            return try Tokenizer.train(sentences: sentences, options: options)
+        } catch {
+            // SentencePiece refuses a vocabulary larger than the text supports; say so and use the
+            // largest size it reports as possible rather than failing a small catalog.
+            let message = "\(error)"
+            if let range = message.range(of: "<= "), let limit = Int(message[range.upperBound...].prefix { $0.isNumber }), limit < size {
+                Log.info("vocabulary: \(size) pieces is more than this text supports; using \(limit)")
+                options.vocabularySize = limit
+                return try Tokenizer.train(sentences: sentences, options: options)
+            }
+            throw error
+        }
+    }
+}

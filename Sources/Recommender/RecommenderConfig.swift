@@ -1,0 +1,48 @@
+import Foundation
+import T5
+
+/// Everything that decides a recommender run, saved with every checkpoint (`run.json`).
+/// Defaults follow METHOD.md §3 where the CPU budget allows; deviations are marked.
+public struct RecommenderConfig: Codable, Sendable, Equatable {
+    /// Model shape when not initialised from a folder.
+    public var preset: T5Config.Preset = .cpu
+    /// SentencePiece pieces for a vocabulary trained on the catalog text.
+    public var vocabularySize = 8000
+    /// History items kept in a prompt (the most recent).
+    public var historyCap = 20
+    /// Templates drawn per training sample *per epoch*. The original drew 3 per sample in one
+    /// pass; on a CPU we draw 1 afresh each epoch by default (3 epochs see ~3 templates).
+    public var templatesPerSample = 1
+    public var maximumSourceLength = 256
+    public var batchSize = 64
+    public var epochs = 10
+    public var learningRate: Float = 1e-3
+    public var weightDecay: Float = 0.01
+    public var adamEpsilon: Float = 1e-6
+    public var warmupFraction: Float = 0.05
+    public var clipNorm: Float = 1.0
+    public var dropout: Float = 0.1
+    public var seed: UInt64 = 0
+    /// Validation users per epoch (seeded random sample; 0 = all).
+    public var validationUsers = 1000
+    /// Stop after this many epochs without a better validation NDCG@10 (nil = never).
+    public var patience: Int?
+    public var numBeams = 10
+    public var evaluationBatchSize = 32
+    /// Leak-free user IDs in the prompt (off by default, as in the fixed protocol).
+    public var useUserIDs = false
+
+    public init() {}
+}
+
+/// What one epoch did, for the JSON log and the SVG curve.
+public struct EpochLog: Codable, Sendable, Equatable {
+    public var epoch: Int
+    public var loss: Double
+    public var samples: Int
+    public var seconds: Double
+    public var tokensPerSecond: Double
+    public var learningRate: Float
+    public var validation: [String: Double]
+    public var validationSeconds: Double
+}

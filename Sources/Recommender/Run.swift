@@ -1,0 +1,189 @@
+import Autograd
+import Corpora
+import Foundation
+import IDGen
+import Optim
+import Support
+import T5
+import Tokenizer
+
+/// Resumable training state, saved after every completed epoch.
+public struct RunState: Codable, Sendable {
+    public var completedEpochs = 0
+    public var globalStep = 0
+    public var dropout: SeededGenerator
+    public var bestScore: Double?
+    public var bestEpoch: Int?
+    public var epochsWithoutImprovement = 0
+    public var log: [EpochLog] = []
+}
+
+/// What a run folder records about its inputs (besides the config).
+public struct RunManifest: Codable, Sendable {
+    public var data: String
+    public var idsSource: String
+    public var tokenizerHash: String
+    public var items: Int
+    public var users: Int
+    public var trainingSamples: Int
+    public var config: RecommenderConfig
+    public var model: T5Config
+}
+
+/// A run folder:
+/// ```
+/// run.json         manifest + resolved config
+/// spiece.model     the shared SentencePiece vocabulary
+/// ids.tsv          the item ID table the run trains on
+/// last/            model (HF folder), optimizer state, state.json — after each completed epoch
+/// best/            model with the best validation NDCG@10
+/// log.json, curve.svg, metrics.json, metrics.md, ranks.tsv
+/// ```
+/// Every file is written atomically; `last/` is replaced by renaming a completed folder, so a
+/// killed run resumes from the last completed epoch with the same result.
+public enum RunFolder {
+    public static func manifestURL(_ run: URL) -> URL { run.appendingPathComponent("run.json") }
+    public static func tokenizerURL(_ run: URL) -> URL { run.appendingPathComponent("spiece.model") }
+    public static func idsURL(_ run: URL) -> URL { run.appendingPathComponent("ids.tsv") }
+    public static func lastURL(_ run: URL) -> URL { run.appendingPathComponent("last") }
+    public static func bestURL(_ run: URL) -> URL { run.appendingPathComponent("best") }
+
+    /// Writes `body` into a fresh temporary folder, then swaps it in place of `destination`.
+    public static func replaceFolder(_ destination: URL, _ body: (URL) throws -> Void) throws {
+        let fm = FileManager.default
+        let temporary = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).tmp")
+        let old = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).old")
+        try? fm.removeItem(at: temporary)
+        try? fm.removeItem(at: old)
+        try fm.createDirectory(at: temporary, withIntermediateDirectories: true)
+        try body(temporary)
+        if fm.fileExists(atPath: destination.path) { try fm.moveItem(at: destination, to: old) }
+        try fm.moveItem(at: temporary, to: destination)
+        try? fm.removeItem(at: old)
+    }
+
+    /// Recovers from a kill between the two renames of `replaceFolder`.
+    public static func recover(_ destination: URL) {
+        let fm = FileManager.default
+        let old = destination.deletingLastPathComponent().appendingPathComponent(".\(destination.lastPathComponent).old")
+        if !fm.fileExists(atPath: destination.path), fm.fileExists(atPath: old.path) {
+            try? fm.moveItem(at: old, to: destination)
+        }
+    }
+}
+
+/// Trains a recommender in a run folder, with validation each epoch, best checkpoint, resume,
+/// JSON log and SVG curve.
+public final class RecommenderRunner {
+    public let folder: URL
+    public let trainer: RecommenderTrainer
+    public let model: T5Model
+    public var verbose = true
+
+    public init(folder: URL, trainer: RecommenderTrainer, model: T5Model) {
+        self.folder = folder
+        self.trainer = trainer
+        self.model = model
+    }
+
+    var config: RecommenderConfig { trainer.config }
+
+    /// Trains up to `config.epochs` epochs (continuing from `last/` when `resume`).
+    @discardableResult
+    public func train(resume: Bool) throws -> RunState {
+        let optimizer = RecommenderTrainer.makeOptimizer(model: model, config: config)
+        let perEpoch = trainer.batchesPerEpoch()
+        let total = perEpoch * config.epochs
+        let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: Int(Float(total) * config.warmupFraction), totalSteps: total)
+        var state = RunState(dropout: SeededGenerator(seed: config.seed &+ 17))
+        let last = RunFolder.lastURL(folder)
+        RunFolder.recover(last)
+        if resume, FileManager.default.fileExists(atPath: last.appendingPathComponent("state.json").path) {
+            state = try JSONOutput.decode(RunState.self, from: last.appendingPathComponent("state.json"))
+            try ParameterIO.load(model.namedParameters(), from: last.appendingPathComponent("model.safetensors"), ignoring: ["lm_head.weight"])
+            try optimizer.loadState(from: last.appendingPathComponent("optimizer"))
+            Log.info("resuming after epoch \(state.completedEpochs) (step \(state.globalStep))")
+        }
+        while state.completedEpochs < config.epochs {
+            if let patience = config.patience, state.epochsWithoutImprovement >= patience {
+                Log.info("early stop: no better validation NDCG@10 for \(patience) epochs")
+                break
+            }
+            let epoch = state.completedEpochs + 1
+            let batches = trainer.batches(epoch: epoch)
+            let line = ProgressLine("epoch \(epoch)/\(config.epochs)", total: batches.count, unit: "batches", enabled: verbose)
+            let start = Date()
+            var lossSum = 0.0, samples = 0, tokens = 0
+            for batch in batches {
+                let lr = schedule.learningRate(step: state.globalStep)
+                let loss = RecommenderTrainer.step(model: model, batch: batch, optimizer: optimizer, learningRate: lr, clipNorm: config.clipNorm,
+                                                   dropout: &state.dropout, useDropout: config.dropout > 0)
+                guard loss.isFinite else {
+                    throw RecommenderError.invalidInput("training diverged at step \(state.globalStep + 1) (loss \(loss)); lower --lr")
+                }
+                state.globalStep += 1
+                lossSum += Double(loss) * Double(batch.count)
+                samples += batch.count
+                tokens += batch.reduce(0) { $0 + $1.source.count + $1.target.count }
+                line.advance(String(format: "loss %.4f | %.0f tok/s", lossSum / Double(samples), Double(tokens) / Date().timeIntervalSince(start)))
+            }
+            let seconds = Date().timeIntervalSince(start)
+            line.finish(String(format: "loss %.4f", lossSum / Double(max(samples, 1))))
+
+            let evalStart = Date()
+            let validation = try evaluate(part: .validation, users: config.validationUsers == 0 ? nil : config.validationUsers, progress: false)
+            let score = validation.report.metrics["ndcg@10"] ?? 0
+            state.log.append(EpochLog(epoch: epoch, loss: lossSum / Double(max(samples, 1)), samples: samples, seconds: seconds,
+                                      tokensPerSecond: Double(tokens) / max(seconds, 1e-9), learningRate: schedule.learningRate(step: state.globalStep),
+                                      validation: validation.report.metrics, validationSeconds: Date().timeIntervalSince(evalStart)))
+            if verbose {
+                Log.info(String(format: "epoch %d: loss %.4f, valid R@10 %.4f N@10 %.4f (%d users), %.0fs train + %.0fs eval",
+                                epoch, lossSum / Double(max(samples, 1)), validation.report.metrics["recall@10"] ?? 0, score,
+                                validation.report.users, seconds, Date().timeIntervalSince(evalStart)))
+            }
+            if state.bestScore.map({ score > $0 }) ?? true {
+                state.bestScore = score
+                state.bestEpoch = epoch
+                state.epochsWithoutImprovement = 0
+                try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try model.save(folder: $0) }
+            } else {
+                state.epochsWithoutImprovement += 1
+            }
+            state.completedEpochs = epoch
+            let snapshot = state
+            try RunFolder.replaceFolder(last) { dir in
+                try model.save(folder: dir)
+                try optimizer.saveState(to: dir.appendingPathComponent("optimizer"))
+                try AtomicFile.writeJSON(snapshot, to: dir.appendingPathComponent("state.json"))
+            }
+            try writeLog(state)
+        }
+        return state
+    }
+
+    public func evaluate(part: EvaluationPart, users: Int?, progress: Bool) throws -> (report: MetricsReport, ranks: [UserRank]) {
+        let evaluator = Evaluator(split: trainer.data.split, catalog: trainer.data.domain.catalog)
+        return try GradMode.withoutGradients {
+            try evaluator.evaluate(model: "idgenrec-t5", part: part, ranking: trainer.ranking(model: model), data: trainer.data.domain.name,
+                                   config: configSummary(), userSample: users, seed: config.seed, progress: progress)
+        }
+    }
+
+    func configSummary() -> [String: String] {
+        let c = config
+        return ["preset": c.preset.rawValue, "d_model": "\(model.config.d_model)", "layers": "\(model.config.num_layers)+\(model.config.decoderLayers)",
+                "vocab": "\(model.config.vocab_size)", "epochs": "\(c.epochs)", "batch": "\(c.batchSize)", "lr": "\(c.learningRate)",
+                "beams": "\(c.numBeams)", "history": "\(c.historyCap)", "templates_per_sample": "\(c.templatesPerSample)",
+                "user_ids": "\(c.useUserIDs)", "seed": "\(c.seed)", "decoding": "beam search under the ID trie, template 0"]
+    }
+
+    func writeLog(_ state: RunState) throws {
+        try AtomicFile.writeJSON(state.log, to: folder.appendingPathComponent("log.json"))
+        let plot = SVGPlot(title: "recommender training", xLabel: "epoch", series: [
+            .init(name: "training loss", points: state.log.map { (Double($0.epoch), $0.loss) }),
+            .init(name: "validation recall@10", points: state.log.map { (Double($0.epoch), $0.validation["recall@10"] ?? .nan) }),
+            .init(name: "validation ndcg@10", points: state.log.map { (Double($0.epoch), $0.validation["ndcg@10"] ?? .nan) }),
+        ])
+        try AtomicFile.write(plot.render(), to: folder.appendingPathComponent("curve.svg"))
+    }
+}

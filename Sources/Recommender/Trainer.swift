@@ -1,0 +1,108 @@
+import Autograd
+import Corpora
+import Decoding
+import Foundation
+import IDGen
+import Optim
+import Support
+import T5
+import TensorCore
+import Tokenizer
+
+/// One training example before batching: a prompt (template already chosen) and its target.
+public struct PromptSample: Sendable {
+    public var source: [Int32]
+    public var target: [Int32]
+}
+
+/// Training of the text-to-text recommender (METHOD.md §3) and its trie-constrained evaluation.
+public struct RecommenderTrainer {
+    public let config: RecommenderConfig
+    public let data: RecommenderData
+
+    public init(config: RecommenderConfig, data: RecommenderData) {
+        self.config = config
+        self.data = data
+    }
+
+    /// The epoch's batches, fully determined by (seed, epoch) so a resumed run replays the same
+    /// order: every training prefix with freshly drawn templates, shuffled, then bucketed by
+    /// prompt length (sorted inside windows of 50 batches, batches shuffled) to waste little on
+    /// padding.
+    public func batches(epoch: Int) -> [[PromptSample]] {
+        var rng = SeededGenerator(seed: config.seed &+ 0x9E37_79B9 &* UInt64(epoch + 1))
+        let templates = data.prompts.templates.count
+        var samples: [PromptSample] = []
+        let prefixes = data.split.trainingSamples(historyCap: config.historyCap)
+        samples.reserveCapacity(prefixes.count * config.templatesPerSample)
+        for s in prefixes {
+            for _ in 0 ..< max(1, config.templatesPerSample) {
+                let template = Int(rng.next() % UInt64(templates))
+                let prompt = data.prompt(history: s.history, template: template, user: s.user)
+                samples.append(PromptSample(source: prompt.tokens, target: data.target(s.target)))
+            }
+        }
+        samples.shuffle(using: &rng)
+        let window = config.batchSize * 50
+        var batches: [[PromptSample]] = []
+        var start = 0
+        while start < samples.count {
+            let chunk = samples[start ..< min(samples.count, start + window)].sorted { $0.source.count < $1.source.count }
+            var b = 0
+            while b < chunk.count {
+                batches.append(Array(chunk[(chunk.startIndex + b) ..< min(chunk.endIndex, chunk.startIndex + b + config.batchSize)]))
+                b += config.batchSize
+            }
+            start += window
+        }
+        batches.shuffle(using: &rng)
+        return batches
+    }
+
+    public func batchesPerEpoch() -> Int {
+        let n = data.split.trainingSamples(historyCap: config.historyCap).count * max(1, config.templatesPerSample)
+        return (n + config.batchSize - 1) / config.batchSize
+    }
+
+    public static func makeOptimizer(model: T5Model, config: RecommenderConfig) -> AdamW {
+        // HF/IDGenRec: no weight decay on norm weights (T5 has no biases).
+        let groups = ParameterGroup.split(model.namedParameters(), weightDecay: config.weightDecay) { $0.contains("layer_norm") }
+        return AdamW(groups: groups, learningRate: config.learningRate, eps: config.adamEpsilon)
+    }
+
+    /// One optimisation step on a batch; returns the mean loss over target tokens.
+    public static func step(model: T5Model, batch: [PromptSample], optimizer: AdamW, learningRate: Float, clipNorm: Float,
+                            dropout: inout SeededGenerator, useDropout: Bool) -> Float {
+        let s2s = Seq2SeqBatch(sources: batch.map(\.source), targets: batch.map(\.target))
+        optimizer.zeroGrad()
+        let loss = useDropout ? model.loss(s2s, dropout: &dropout) : model.loss(s2s)
+        let value = loss.value.item
+        loss.backward()
+        if clipNorm > 0 { _ = clipGradNorm(optimizer.allParameters, maxNorm: clipNorm) }
+        optimizer.learningRate = learningRate
+        optimizer.step()
+        return value
+    }
+
+    // MARK: evaluation
+
+    /// Top-K catalog indices per target: beam search (beam = config.numBeams) under the ID trie,
+    /// prompts from template 0. Every returned item is a catalog item and none repeats.
+    public func rank(model: T5Model, targets: [EvaluationTarget]) throws -> [[Int]] {
+        let inputs = targets.map { data.prompt(history: $0.history, template: 0, user: $0.user).tokens }
+        var gen = GenerationConfig(maxNewTokens: (data.itemTokens.map(\.count).max() ?? 1) + 1)
+        gen.numBeams = config.numBeams
+        gen.numReturnSequences = config.numBeams
+        gen.eosTokenId = data.eos
+        gen.earlyStopping = .whenFull
+        let results = try model.generate(inputs: inputs, config: gen, constraint: data.trie, batchSize: config.evaluationBatchSize)
+        return results.map { result in
+            var seen = Set<Int>()
+            return result.realSequences.compactMap { seq in data.trie.index(of: seq.tokens) }.filter { seen.insert($0).inserted }
+        }
+    }
+
+    public func ranking(model: T5Model) -> Ranking {
+        .batchedList(batchSize: config.evaluationBatchSize * 4) { targets in try rank(model: model, targets: targets) }
+    }
+}
