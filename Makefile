@@ -26,3 +26,8 @@ test-long:
 
 clean:
 	rm -rf .build
+
+# Tokenizer encoding throughput (tokens/s with 1 and 2 threads) on the Beauty item texts.
+.PHONY: bench-tokenizer
+bench-tokenizer:
+	IDGENREC_LONG_TESTS=1 $(SWIFT) test $(TEST_FLAGS) --filter TokenizerTests.ThroughputTests
