@@ -30,32 +30,44 @@ final class ThroughputTests: XCTestCase {
         let batch = Array(repeating: texts, count: 4).flatMap { $0 }  // ~48k texts
         let bytes = batch.reduce(0) { $0 + $1.utf8.count }
         let tokens = tokenizer.encode(batch: batch, threads: 2).reduce(0) { $0 + $1.count }
-        // Wall time and process CPU time (user + system): on a machine shared with other jobs
-        // the wall-clock speed-up of 2 threads understates the scaling, CPU time per token shows
-        // whether the threads themselves contend.
-        func cpuSeconds() -> Double {
-            var usage = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &usage)
-            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        // Wall time, process CPU time (user + system) and context switches: on a machine shared
+        // with other jobs the wall-clock speed-up of 2 threads understates the scaling. Equal CPU
+        // time for 1 and 2 threads and almost no voluntary switches mean the threads do not
+        // contend (no locks); involuntary switches count preemption by other processes.
+        struct Run { var wall: Double; var cpu: Double; var voluntary: Int; var involuntary: Int }
+        func usage() -> rusage {
+            var u = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &u)
+            return u
         }
-        func median(threads: Int) -> (wall: Double, cpu: Double) {
-            var runs: [(wall: Double, cpu: Double)] = []
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) / 1e6 }
+        func median(threads: Int) -> Run {
+            var runs: [Run] = []
             for _ in 0 ..< 5 {
-                let cpu0 = cpuSeconds()
+                let u0 = usage()
                 let start = DispatchTime.now().uptimeNanoseconds
                 let ids = tokenizer.encode(batch: batch, threads: threads)
-                runs.append((Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9, cpuSeconds() - cpu0))
+                let wall = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                let u1 = usage()
                 precondition(ids.count == batch.count)
+                runs.append(Run(wall: wall,
+                                cpu: seconds(u1.ru_utime) + seconds(u1.ru_stime) - seconds(u0.ru_utime) - seconds(u0.ru_stime),
+                                voluntary: u1.ru_nvcsw - u0.ru_nvcsw, involuntary: u1.ru_nivcsw - u0.ru_nivcsw))
             }
             return runs.sorted { $0.wall < $1.wall }[2]
         }
-        let one = median(threads: 1)
-        let two = median(threads: 2)
         let t = Double(tokens)
-        Log.info(String(format: "tokenizer throughput: %d texts, %d bytes, %d tokens (%.1f tokens/text); vocab %d trained in %.2f s",
-                        batch.count, bytes, tokens, t / Double(batch.count), tokenizer.vocabularySize, trainSeconds))
-        Log.info(String(format: "tokenizer throughput: 1 thread %.2f M tokens/s (%.1f MB/s, CPU %.2f s), 2 threads %.2f M tokens/s (%.1f MB/s, CPU %.2f s), wall speed-up %.2fx",
-                        t / one.wall / 1e6, Double(bytes) / one.wall / 1e6, one.cpu, t / two.wall / 1e6, Double(bytes) / two.wall / 1e6, two.cpu, one.wall / two.wall))
+        Log.info(String(format: "tokenizer throughput: %d texts, %d bytes, %d tokens (%.1f tokens/text); vocab %d trained in %.2f s; load average %@",
+                        batch.count, bytes, tokens, t / Double(batch.count), tokenizer.vocabularySize, trainSeconds,
+                        ((try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?").split(separator: " ").prefix(3).joined(separator: " ")))
+        var walls: [Int: Double] = [:]
+        for threads in [1, 2] {
+            let run = median(threads: threads)
+            walls[threads] = run.wall
+            Log.info(String(format: "tokenizer throughput: %d thread(s): %.2f M tokens/s, %.1f MB/s (wall %.3f s, CPU %.3f s, context switches %d voluntary / %d involuntary)",
+                            threads, t / run.wall / 1e6, Double(bytes) / run.wall / 1e6, run.wall, run.cpu, run.voluntary, run.involuntary))
+        }
+        Log.info(String(format: "tokenizer throughput: 2-thread wall speed-up %.2fx", walls[1]! / walls[2]!))
         XCTAssertGreaterThan(tokens, batch.count)
     }
 }
