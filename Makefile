@@ -34,3 +34,8 @@ BENCH_PYTHON ?= $(shell for p in /work/venv/bin/python python3; do command -v $$
 bench-engine:
 	$(SWIFT) build -c release --product idgenrec-bench-engine
 	.build/release/idgenrec-bench-engine $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON),)
+
+# Tokenizer encoding throughput (tokens/s with 1 and 2 threads) on the Beauty item texts.
+.PHONY: bench-tokenizer
+bench-tokenizer:
+	IDGENREC_LONG_TESTS=1 $(SWIFT) test $(TEST_FLAGS) --filter TokenizerTests.ThroughputTests
