@@ -41,10 +41,11 @@ let package = Package(
         .target(name: "Decoding", dependencies: ["Support"], swiftSettings: fast),
         .target(name: "Corpora", dependencies: ["Support"], swiftSettings: fast),
         .target(name: "IDGen", dependencies: ["Support"], swiftSettings: fast),
+        .target(name: "T5", dependencies: ["Autograd", "Optim", "Tokenizer", "Decoding"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
-                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen",
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -61,6 +62,7 @@ let package = Package(
         .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Support"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora"]),
         .testTarget(name: "IDGenTests", dependencies: ["IDGen"]),
+        .testTarget(name: "T5Tests", dependencies: ["T5", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
     ],
     swiftLanguageModes: [.v5]
