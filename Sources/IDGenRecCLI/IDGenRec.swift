@@ -10,6 +10,8 @@ struct IDGenRec: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             // One entry per subcommand file; keep one per line.
+            GenerateCommand.self,
+            BenchCommand.self,
         ]
     )
 }
