@@ -25,10 +25,7 @@ public func attention(query: Variable, key: Variable, value: Variable, heads: In
     var dropMask: Tensor?
     if p > 0, generator != nil {
         precondition(p < 1, "attention dropout \(p) outside [0, 1)")
-        let m = Tensor(uninitialized: [B, heads, T, S])
-        let keep = 1 / (1 - p), mp = m.pointer
-        for i in 0 ..< m.count { mp[i] = generator!.nextFloat() < p ? 0 : keep }
-        dropMask = m
+        dropMask = Tensor.dropoutMask(shape: [B, heads, T, S], p: p, generator: &generator!)
     }
     let probs = needs ? Tensor(uninitialized: [B, heads, T, S]) : nil
     let out = Tensor(uninitialized: [B, T, inner])
