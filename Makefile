@@ -39,3 +39,34 @@ bench-engine:
 .PHONY: bench-tokenizer
 bench-tokenizer:
 	IDGENREC_LONG_TESTS=1 $(SWIFT) test $(TEST_FLAGS) --filter TokenizerTests.ThroughputTests
+
+# T5 benchmark (not a test): Swift `idgenrec bench` against tools/bench_t5.py (PyTorch, 2 threads)
+# for the tiny and cpu configs, alternating Swift and Python runs; prints Swift/PyTorch ratios.
+# Results in .build/bench-t5/. Skipped with a message when torch + transformers are absent.
+BENCH_T5_DIR = .build/bench-t5
+BENCH_T5_CONFIGS ?= tools/configs/t5-tiny.json tools/configs/t5-cpu.json
+.PHONY: bench-t5
+bench-t5:
+	$(SWIFT) build -c release --product idgenrec
+	@mkdir -p $(BENCH_T5_DIR)
+	@if [ -z "$(BENCH_PYTHON)" ] || ! $(BENCH_PYTHON) -c 'import transformers' >/dev/null 2>&1; then \
+	  echo "bench-t5: PyTorch/transformers not found (/work/venv or python3); running the Swift side only"; fi
+	@for cfg in $(BENCH_T5_CONFIGS); do n=$$(basename $$cfg .json); \
+	  for run in "train:--batch 64 --source-length 128 --target-length 8 --steps 20" \
+	             "gen1:--batch 1 --source-length 128 --max-new-tokens 8" \
+	             "gen64:--batch 64 --source-length 128 --max-new-tokens 8" \
+	             "beam4:--batch 16 --source-length 128 --max-new-tokens 8 --num-beams 4"; do \
+	    tag=$${run%%:*}; args=$${run#*:}; \
+	    if [ $$tag = train ]; then sw="bench train"; py=""; else sw="bench generate"; py="--generate"; fi; \
+	    echo "== $$n $$tag: $$args"; \
+	    $(BIN) $$sw --config $$cfg $$args --json $(BENCH_T5_DIR)/$$n-$$tag-swift.json >/dev/null || exit 1; \
+	    if [ -n "$(BENCH_PYTHON)" ] && $(BENCH_PYTHON) -c 'import transformers' >/dev/null 2>&1; then \
+	      $(BENCH_PYTHON) tools/bench_t5.py --config $$cfg $$py $$args --json $(BENCH_T5_DIR)/$$n-$$tag-python.json >/dev/null || exit 1; fi; \
+	  done; done
+	@python3 -c 'import json,glob,os; \
+	d="$(BENCH_T5_DIR)"; \
+	rows=sorted(glob.glob(d+"/*-swift.json")); \
+	print("%-22s %12s %12s %8s" % ("case","swift","pytorch","speed-up")); \
+	[print("%-22s %12.1f %12s %8s" % (os.path.basename(f)[:-11], s[k], "%.1f" % p[k] if p else "-", "%.2fx" % (p[k]/s[k]) if p else "-")) \
+	 for f in rows for s in [json.load(open(f))] for k in ["ms_per_step" if s["mode"]=="train" else "ms_per_batch"] \
+	 for p in [json.load(open(f.replace("-swift","-python"))) if os.path.exists(f.replace("-swift","-python")) else None]]'

@@ -41,11 +41,13 @@ let package = Package(
         .target(name: "Tokenizer", dependencies: ["CSentencePiece", "Support"], swiftSettings: fast),
         .target(name: "Decoding", dependencies: ["Support"], swiftSettings: fast),
         .target(name: "Corpora", dependencies: ["Support", "CZlib"], swiftSettings: fast),
-        .target(name: "IDGen", dependencies: ["Support", "Corpora"], swiftSettings: fast),
+        .target(name: "T5", dependencies: ["Autograd", "Optim", "Tokenizer", "Decoding"], swiftSettings: fast),
+        .target(name: "IDGen", dependencies: ["Support", "Corpora", "T5", "Tokenizer", "Decoding"], swiftSettings: fast),
+        .target(name: "Recommender", dependencies: ["T5", "IDGen", "Corpora", "Decoding", "Tokenizer"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
-                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen",
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -62,6 +64,8 @@ let package = Package(
         .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Support"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "IDGenTests", dependencies: ["IDGen", "Corpora", "Support"]),
+        .testTarget(name: "T5Tests", dependencies: ["T5", "Support"], exclude: ["Fixtures"]),
+        .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Support"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
     ],
     swiftLanguageModes: [.v5]

@@ -331,10 +331,7 @@ public func layerNorm(_ x: Variable, weight: Variable, bias: Variable, eps: Floa
 public func dropout(_ x: Variable, p: Float, generator: inout SeededGenerator) -> Variable {
     precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
     if p == 0 { return x }
-    let mask = Tensor(uninitialized: x.shape)
-    let keep = 1 / (1 - p)
-    let mp = mask.pointer
-    for i in 0 ..< mask.count { mp[i] = generator.nextFloat() < p ? 0 : keep }
+    let mask = Tensor.dropoutMask(shape: x.shape, p: p, generator: &generator)
     let out = Ops.mul(x.value, mask)
     return record(out, [x]) { g in
         x.withGradBuffer { dx, acc in

@@ -14,6 +14,8 @@ struct IDGenRec: ParsableCommand {
             EvaluateBaselineCommand.self,
             CompareCommand.self,
             IDsCommand.self,
+            GenerateCommand.self,
+            BenchCommand.self,
         ]
     )
 }

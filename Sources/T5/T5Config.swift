@@ -118,12 +118,15 @@ public enum T5Error: Error, CustomStringConvertible {
     case invalidConfig(key: String, message: String)
     case weights(String)
     case tokenizerMismatch(String)
+    /// Input data the model cannot take (empty input, token id outside the vocabulary, …).
+    case invalidInput(String)
 
     public var description: String {
         switch self {
         case let .invalidConfig(key, message): return "invalid T5 config: \(key): \(message)"
         case let .weights(message): return "T5 weights: \(message)"
         case let .tokenizerMismatch(message): return "tokenizer mismatch: \(message)"
+        case let .invalidInput(message): return "T5 input: \(message)"
         }
     }
 }

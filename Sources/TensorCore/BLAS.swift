@@ -16,7 +16,7 @@ public enum BLAS {
             return
         }
         let work = m * n * k
-        if parallel && work >= 1 << 19 {
+        if parallel && Parallel.splitEnabled && work >= 1 << 19 {
             if m >= 32 {
                 let m1 = ((m / 2) + 7) / 8 * 8
                 DispatchQueue_concurrent2 { part in

@@ -10,6 +10,10 @@ public enum Parallel {
     /// Number of workers the split uses (the machines have 2 cores).
     public static let workers = 2
 
+    /// When false, every split (and the BLAS row/column split) runs on the calling thread:
+    /// single-thread measurements (`idgenrec bench --threads 1`). Set it before work starts.
+    nonisolated(unsafe) public static var splitEnabled = true
+
     private static let configured: Bool = {
         openblas_set_num_threads(1)
         #if os(Linux)
@@ -31,7 +35,7 @@ public enum Parallel {
     @inline(__always)
     public static func split(_ n: Int, costPerItem: Int = 1, minimumWork: Int = 32_768, _ body: (Range<Int>) -> Void) {
         configure()
-        if n < 2 || n * costPerItem < minimumWork {
+        if n < 2 || n * costPerItem < minimumWork || !splitEnabled {
             body(0 ..< n)
             return
         }

@@ -1,0 +1,167 @@
+import ArgumentParser
+import Autograd
+import Decoding
+import Foundation
+import Optim
+import Support
+import T5
+import TensorCore
+
+/// `idgenrec bench train|generate`: T5 speed on random tokens, comparable with
+/// `tools/bench_t5.py` (same config files, same AdamW, same timing rules; `make bench-t5`).
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time T5 training steps or generation on random tokens.",
+        subcommands: [BenchTrain.self, BenchGenerate.self]
+    )
+}
+
+struct BenchCommon: ParsableArguments {
+    @Option(help: "Hugging Face T5 config.json (random weights are drawn from it).")
+    var config: String
+    @Option(help: "Batch size.")
+    var batch: Int = 64
+    @Option(help: "Source (encoder) length in tokens.")
+    var sourceLength: Int = 128
+    @Option(help: "Untimed runs first.")
+    var warmup: Int = 3
+    @Option(help: "Worker threads: 2 (default) or 1.")
+    var threads: Int = 2
+    @Option(help: "Seed of the weights and the random tokens.")
+    var seed: UInt64 = 0
+    @Option(help: "Also write the result as JSON to this file.")
+    var json: String?
+
+    func validate() throws {
+        guard threads == 1 || threads == 2 else { throw ValidationError("--threads must be 1 or 2") }
+        guard batch > 0, sourceLength > 0, warmup >= 0 else { throw ValidationError("--batch and --source-length must be positive") }
+    }
+
+    func setUp() throws -> (T5Model, SeededGenerator) {
+        Parallel.splitEnabled = threads == 2
+        let cfg = try T5Config.load(URL(fileURLWithPath: config))
+        var g = SeededGenerator(seed: seed)
+        let model = try T5Model(config: cfg, generator: &g)
+        return (model, g)
+    }
+
+    /// Random ids in 3..<vocab (0 pad, 1 eos, 2 unk excluded), as the Python reference.
+    static func randomTokens(_ g: inout SeededGenerator, rows: Int, length: Int, vocab: Int) -> [[Int32]] {
+        (0 ..< rows).map { _ in (0 ..< length).map { _ in Int32(3 + Int(g.next() % UInt64(vocab - 3))) } }
+    }
+
+    func emit(_ result: [String: Any]) throws {
+        var r = result
+        r["config"] = URL(fileURLWithPath: config).lastPathComponent
+        r["threads"] = threads
+        r["implementation"] = "swift"
+        let data = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: data, as: UTF8.self))
+        if let json { try AtomicFile.write(data + Data("\n".utf8), to: URL(fileURLWithPath: json)) }
+    }
+}
+
+func median(_ xs: [Double]) -> Double {
+    let s = xs.sorted()
+    return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+}
+
+func parameterCount(_ model: T5Model) -> Int { model.namedParameters().reduce(0) { $0 + $1.parameter.value.count } }
+
+struct BenchTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "AdamW training steps (zero_grad, forward with dropout, backward, step); median ms per step.")
+    @OptionGroup var common: BenchCommon
+    @Option(help: "Target (decoder) length in tokens.")
+    var targetLength: Int = 8
+    @Option(help: "Timed steps.")
+    var steps: Int = 20
+
+    func run() throws {
+        let (model, seeded) = try common.setUp()
+        var g = seeded
+        let vocab = model.config.vocab_size
+        let opt = AdamW(groups: [ParameterGroup(parameters: model.namedParameters(), weightDecay: 0.01)],
+                        learningRate: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-6)
+        var dropout = g.fork()
+        var times: [Double] = []
+        var lastLoss: Float = 0
+        let progress = ProgressLine("bench train", total: common.warmup + steps, unit: "step")
+        for step in 0 ..< common.warmup + steps {
+            // A fresh random batch each step, built outside the timed region.
+            let batch = Seq2SeqBatch(
+                sources: BenchCommon.randomTokens(&g, rows: common.batch, length: common.sourceLength, vocab: vocab),
+                targets: BenchCommon.randomTokens(&g, rows: common.batch, length: targetLength, vocab: vocab))
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            opt.zeroGrad()
+            let loss = model.loss(batch, dropout: &dropout)
+            loss.backward()
+            opt.step()
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            lastLoss = loss.value.item
+            if step >= common.warmup { times.append(dt) }
+            progress.advance()
+        }
+        progress.finish()
+        let med = median(times)
+        let tokens = Double(common.batch * (common.sourceLength + targetLength))
+        try common.emit([
+            "mode": "train", "ms_per_step": med * 1e3, "tokens_per_second": tokens / med,
+            "input_tokens_per_second": Double(common.batch * common.sourceLength) / med,
+            "ms_per_step_min": times.min()! * 1e3, "ms_per_step_max": times.max()! * 1e3,
+            "final_loss": Double(lastLoss), "steps": steps, "warmup": common.warmup, "batch": common.batch,
+            "source_length": common.sourceLength, "target_length": targetLength,
+            "parameters": parameterCount(model), "dropout_rate": Double(model.config.dropout_rate),
+        ])
+    }
+
+    func validate() throws {
+        guard steps > 0, targetLength > 0 else { throw ValidationError("--steps and --target-length must be positive") }
+    }
+}
+
+struct BenchGenerate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Batched generation (encoder + KV-cached decoder + search); median ms per batch.")
+    @OptionGroup var common: BenchCommon
+    @Option(help: "Tokens generated per input.")
+    var maxNewTokens: Int = 8
+    @Option(help: "Beams (1 = greedy).")
+    var numBeams: Int = 1
+    @Option(help: "Timed generate calls.")
+    var repeats: Int = 10
+    @Flag(help: "Let eos end sequences early (by default exactly --max-new-tokens are generated, as the Python reference does).")
+    var allowEarlyEos = false
+
+    func run() throws {
+        let (model, seeded) = try common.setUp()
+        var g = seeded
+        var config = GenerationConfig(maxNewTokens: maxNewTokens, numBeams: numBeams)
+        if !allowEarlyEos { config.minNewTokens = maxNewTokens }
+        var times: [Double] = []
+        var generated = 0
+        for rep in 0 ..< common.warmup + repeats {
+            let inputs = BenchCommon.randomTokens(&g, rows: common.batch, length: common.sourceLength, vocab: model.config.vocab_size)
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let results = try generate(model, inputs: inputs, config: config, batchSize: common.batch)
+            let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+            generated = results.map { $0.sequences[0].tokens.count }.max() ?? 0
+            if rep >= common.warmup { times.append(dt) }
+        }
+        try common.emit([
+            "mode": "generate", "ms_per_batch": median(times) * 1e3, "ms_per_batch_min": times.min()! * 1e3,
+            "ms_per_batch_max": times.max()! * 1e3, "generated_tokens": generated, "repeats": repeats,
+            "warmup": common.warmup, "batch": common.batch, "source_length": common.sourceLength,
+            "max_new_tokens": maxNewTokens, "num_beams": numBeams, "parameters": parameterCount(model),
+        ])
+    }
+
+    func validate() throws {
+        guard maxNewTokens > 0, numBeams > 0, repeats > 0 else {
+            throw ValidationError("--max-new-tokens, --num-beams and --repeats must be positive")
+        }
+    }
+}

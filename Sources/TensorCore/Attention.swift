@@ -1,0 +1,155 @@
+/// Multi-head attention kernels on the projection layout: queries, keys and values stay in
+/// the `[B, T, H·dk]` rows that the q/k/v projections produce (row strides `ld*`), and each
+/// (batch member, head) pair is one strided GEMM, so no head permutes are ever materialised.
+/// T5 semantics: no 1/√dk scaling; an additive bias `[H, T, S]` (relative position bias,
+/// shared by every batch member) and an additive key mask `[B, S]` (0 / large negative) are
+/// added to the scores before the softmax. The (batch × heads) pairs are split over the two
+/// workers.
+public enum Attention {
+    public struct Shape: Equatable {
+        public var batch: Int, queries: Int, keys: Int, heads: Int, headDim: Int
+        public init(batch: Int, queries: Int, keys: Int, heads: Int, headDim: Int) {
+            self.batch = batch; self.queries = queries; self.keys = keys; self.heads = heads; self.headDim = headDim
+        }
+    }
+
+    /// out_bh [T, dk] = dropout(softmax(q_bh k_bhᵀ + bias_h + mask_b)) · v_bh.
+    /// - `causal`: query t sees keys 0…t only (T == S, decoder self-attention).
+    /// - `probabilities`: when given, receives the softmax `[B, H, T, S]` (before dropout) for
+    ///   the backward pass.
+    /// - `dropoutMask`: `[B, H, T, S]` of 0 / 1/(1−p), multiplied into the probabilities.
+    public static func forward(_ s: Shape, q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
+                               v: UnsafePointer<Float>, ldv: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                               bias: UnsafePointer<Float>?, keyMask: UnsafePointer<Float>?, causal: Bool,
+                               probabilities: UnsafeMutablePointer<Float>?, dropoutMask: UnsafePointer<Float>?) {
+        let T = s.queries, S = s.keys, dk = s.headDim, H = s.heads
+        precondition(!causal || T == S, "causal attention needs as many queries as keys, got \(T) and \(S)")
+        Parallel.split(s.batch * H, costPerItem: 4 * T * S * dk + 8 * T * S, minimumWork: 1 << 16) { range in
+            let scratch = probabilities == nil ? UnsafeMutablePointer<Float>.allocate(capacity: T * S) : nil
+            let dropped = dropoutMask != nil ? UnsafeMutablePointer<Float>.allocate(capacity: T * S) : nil
+            defer { scratch?.deallocate(); dropped?.deallocate() }
+            for bh in range {
+                let b = bh / H, h = bh % H
+                let p = probabilities.map { $0 + bh * T * S } ?? scratch!
+                // scores [T, S] = q_bh [T, dk] · k_bh [S, dk]ᵀ
+                BLAS.serial(transA: false, transB: true, m: T, n: S, k: dk, alpha: 1, a: q + b * T * ldq + h * dk, lda: ldq,
+                            b: k + b * S * ldk + h * dk, ldb: ldk, beta: 0, c: p, ldc: S)
+                for t in 0 ..< T {
+                    let row = p + t * S
+                    if let bias { Kernels.addInPlace(bias + (h * T + t) * S, row, S) }
+                    if let keyMask { Kernels.addInPlace(keyMask + b * S, row, S) }
+                    let n = causal ? t + 1 : S
+                    Kernels.softmaxRow(row, row, n)
+                    if n < S { (row + n).update(repeating: 0, count: S - n) }
+                }
+                var pv = UnsafePointer(p)
+                if let dropoutMask, let dropped {
+                    let m = dropoutMask + bh * T * S
+                    for i in 0 ..< T * S { dropped[i] = p[i] * m[i] }
+                    pv = UnsafePointer(dropped)
+                }
+                // out_bh [T, dk] = P [T, S] · v_bh [S, dk]
+                BLAS.serial(transA: false, transB: false, m: T, n: dk, k: S, alpha: 1, a: pv, lda: S,
+                            b: v + b * S * ldv + h * dk, ldb: ldv, beta: 0, c: out + b * T * ldo + h * dk, ldc: ldo)
+            }
+        }
+    }
+
+    /// Gradients of `forward` given the saved probabilities. Any of dq/dk/dv/dBias may be nil;
+    /// `accumulate*` adds instead of overwriting. dq/dk/dv use the row strides of q/k/v.
+    /// dBias `[H, T, S]` is the sum over the batch of the score gradients.
+    public static func backward(_ s: Shape, dOut: UnsafePointer<Float>, ldo: Int,
+                                q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
+                                v: UnsafePointer<Float>, ldv: Int,
+                                probabilities: UnsafePointer<Float>, dropoutMask: UnsafePointer<Float>?,
+                                dq: UnsafeMutablePointer<Float>?, accumulateDq: Bool,
+                                dk dkOut: UnsafeMutablePointer<Float>?, accumulateDk: Bool,
+                                dv: UnsafeMutablePointer<Float>?, accumulateDv: Bool,
+                                dBias: UnsafeMutablePointer<Float>?, accumulateDBias: Bool) {
+        let T = s.queries, S = s.keys, dk = s.headDim, H = s.heads
+        let biasCount = H * T * S
+        // One bias-gradient buffer per worker, summed afterwards.
+        let partBias: [UnsafeMutablePointer<Float>] = dBias == nil ? [] : (0 ..< 2).map { _ in
+            let p = UnsafeMutablePointer<Float>.allocate(capacity: biasCount)
+            p.initialize(repeating: 0, count: biasCount)
+            return p
+        }
+        defer { for p in partBias { p.deallocate() } }
+        Parallel.split(s.batch * H, costPerItem: 8 * T * S * dk + 8 * T * S, minimumWork: 1 << 16) { range in
+            let part = range.lowerBound == 0 ? 0 : 1
+            let dP = UnsafeMutablePointer<Float>.allocate(capacity: T * S)
+            let dropped = dropoutMask != nil ? UnsafeMutablePointer<Float>.allocate(capacity: T * S) : nil
+            defer { dP.deallocate(); dropped?.deallocate() }
+            for bh in range {
+                let b = bh / H, h = bh % H
+                let p = probabilities + bh * T * S
+                let dOb = dOut + b * T * ldo + h * dk
+                let qb = q + b * T * ldq + h * dk, kb = k + b * S * ldk + h * dk, vb = v + b * S * ldv + h * dk
+                // dP̃ [T, S] = dO_bh [T, dk] · v_bhᵀ
+                BLAS.serial(transA: false, transB: true, m: T, n: S, k: dk, alpha: 1, a: dOb, lda: ldo, b: vb, ldb: ldv,
+                            beta: 0, c: dP, ldc: S)
+                var used = p
+                if let dropoutMask, let dropped {
+                    let m = dropoutMask + bh * T * S
+                    for i in 0 ..< T * S { dropped[i] = p[i] * m[i]; dP[i] *= m[i] }
+                    used = UnsafePointer(dropped)
+                }
+                if let dv {
+                    // dv_bh [S, dk] = P̃ᵀ [S, T] · dO_bh [T, dk]
+                    BLAS.serial(transA: true, transB: false, m: S, n: dk, k: T, alpha: 1, a: used, lda: S, b: dOb, ldb: ldo,
+                                beta: accumulateDv ? 1 : 0, c: dv + b * S * ldv + h * dk, ldc: ldv)
+                }
+                // dScores = softmax backward, in place in dP (each element read before written).
+                for t in 0 ..< T {
+                    Kernels.softmaxBackwardRow(p + t * S, dP + t * S, dP + t * S, S, accumulate: false)
+                }
+                if !partBias.isEmpty { Kernels.addInPlace(dP, partBias[part] + h * T * S, T * S) }
+                if let dq {
+                    // dq_bh [T, dk] = dS [T, S] · k_bh [S, dk]
+                    BLAS.serial(transA: false, transB: false, m: T, n: dk, k: S, alpha: 1, a: dP, lda: S, b: kb, ldb: ldk,
+                                beta: accumulateDq ? 1 : 0, c: dq + b * T * ldq + h * dk, ldc: ldq)
+                }
+                if let dkOut {
+                    // dk_bh [S, dk] = dSᵀ [S, T] · q_bh [T, dk]
+                    BLAS.serial(transA: true, transB: false, m: S, n: dk, k: T, alpha: 1, a: dP, lda: S, b: qb, ldb: ldq,
+                                beta: accumulateDk ? 1 : 0, c: dkOut + b * S * ldk + h * dk, ldc: ldk)
+                }
+            }
+        }
+        if let dBias {
+            Kernels.addInPlace(partBias[1], partBias[0], biasCount)
+            Kernels.copyOrAdd(partBias[0], dBias, biasCount, accumulate: accumulateDBias)
+        }
+    }
+
+    /// One query per row against `length` cached keys (incremental decoding). For row r and
+    /// head h: out[r, h] = softmax(q[r, h] · K[r, :length, h]ᵀ + bias[h, :length] + mask) · V.
+    /// `keys(r)` / `values(r)` give row r's key / value block (row stride `ld`), `mask(r)` its
+    /// additive key mask (or nil).
+    public static func singleQuery(rows: Int, heads: Int, headDim dk: Int, length: Int,
+                                   q: UnsafePointer<Float>, ldq: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                   ld: Int, keys: (Int) -> UnsafePointer<Float>, values: (Int) -> UnsafePointer<Float>,
+                                   bias: UnsafePointer<Float>?, mask: (Int) -> UnsafePointer<Float>?) {
+        Parallel.split(rows, costPerItem: heads * length * dk * 4, minimumWork: 1 << 15) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(length, 1))
+            let acc = UnsafeMutablePointer<Float>.allocate(capacity: dk)
+            defer { scores.deallocate(); acc.deallocate() }
+            for r in range {
+                let kr = keys(r), vr = values(r), m = mask(r)
+                for h in 0 ..< heads {
+                    let qh = q + r * ldq + h * dk
+                    for j in 0 ..< length { scores[j] = Kernels.dot(qh, kr + j * ld + h * dk, dk) }
+                    if let bias { Kernels.addInPlace(bias + h * length, scores, length) }
+                    if let m { Kernels.addInPlace(m, scores, length) }
+                    Kernels.softmaxRow(scores, scores, length)
+                    acc.update(repeating: 0, count: dk)
+                    for j in 0 ..< length {
+                        let w = scores[j], vj = vr + j * ld + h * dk
+                        for d in 0 ..< dk { acc[d] += w * vj[d] }
+                    }
+                    (out + r * ldo + h * dk).update(from: acc, count: dk)
+                }
+            }
+        }
+    }
+}
