@@ -14,6 +14,9 @@ struct IDGenRec: ParsableCommand {
             EvaluateBaselineCommand.self,
             CompareCommand.self,
             IDsCommand.self,
+            TrainCommand.self,
+            EvaluateCommand.self,
+            RecommendCommand.self,
             GenerateCommand.self,
             BenchCommand.self,
         ]

@@ -3,6 +3,7 @@ import Corpora
 import Foundation
 import IDGen
 import Support
+import T5
 
 /// `idgenrec ids generate`: a unique textual ID for every item of a catalog.
 struct IDsCommand: ParsableCommand {
@@ -21,8 +22,15 @@ struct IDsCommand: ParsableCommand {
         @Option(name: .long, help: "Dataset folder.") var data: String
         @OptionGroup var dataset: DatasetOptions
         @Option(name: .long, help: "Output TSV file.") var out: String
-        @Option(name: .long, help: "Generator: 'keywords' (most distinctive words of the item's own text).")
-        var generator: String = "keywords"
+        @Option(name: .long, help: """
+            Generator: 'bootstrap' (train a T5 generator on this catalog first, saved as OUT.generator/), \
+            'keywords' (most distinctive words of the item's own text, no model), or a folder holding a \
+            trained generator or a Hugging Face T5 (config.json, model.safetensors, spiece.model).
+            """)
+        var generator: String = "bootstrap"
+        @Option(name: .long, help: "Bootstrap: generator model preset (tiny, cpu, t5-small).") var preset: String = "tiny"
+        @Option(name: .long, help: "Bootstrap: training epochs over the catalog.") var epochs: Int = 4
+        @Option(name: .long, help: "Bootstrap: SentencePiece vocabulary size.") var vocabularySize: Int = 8000
         @Option(name: .long, help: "Existing ID table (TSV): its IDs are kept; only new items get IDs.") var existing: String?
         @Option(name: .long, help: "Words per keyword ID.") var words: Int = 4
         @Option(name: .long, help: "Cut IDs to at most this many words (0 = no limit).") var maxWords: Int = 0
@@ -45,15 +53,42 @@ struct IDsCommand: ParsableCommand {
                 if let fieldWeights { options.fieldWeights = try parseFieldWeights(fieldWeights) }
                 let existingTable = try existing.map { try IDTable.read(URL(fileURLWithPath: $0)) }
 
-                guard generator == "keywords" else {
-                    throw ValidationErrorMessage(message: "--generator: expected 'keywords', found '\(generator)'")
-                }
-                let items = ItemText.all(domain.catalog)
-                let extractor = KeywordExtractor(catalog: items, fieldWeights: options.fieldWeights, caseHandling: options.assignment.normalizer.caseHandling)
-                var keywordGenerator = KeywordCandidateGenerator(extractor: extractor, items: items, words: words)
-                let (table, report) = try IDGeneration.assign(catalog: domain.catalog, generator: &keywordGenerator, options: options, existing: existingTable)
-
                 let outURL = URL(fileURLWithPath: out)
+                let table: IDTable, report: AssignmentReport
+                var generatorHash: String?, tokenizerHash: String?
+                if generator == "keywords" {
+                    let items = ItemText.all(domain.catalog)
+                    let extractor = KeywordExtractor(catalog: items, fieldWeights: options.fieldWeights, caseHandling: options.assignment.normalizer.caseHandling)
+                    var keywordGenerator = KeywordCandidateGenerator(extractor: extractor, items: items, words: words)
+                    (table, report) = try IDGeneration.assign(catalog: domain.catalog, generator: &keywordGenerator, options: options, existing: existingTable)
+                } else {
+                    let folder: GeneratorFolder
+                    if generator == "bootstrap" {
+                        guard let p = T5Config.Preset(rawValue: preset) else {
+                            throw ValidationErrorMessage(message: "--preset: expected one of \(T5Config.Preset.allCases.map(\.rawValue).joined(separator: ", ")), found '\(preset)'")
+                        }
+                        var config = GeneratorConfig()
+                        config.preset = p
+                        config.epochs = epochs
+                        config.keywordCount = words
+                        config.seed = seed
+                        Log.info("bootstrapping a \(preset) T5 generator on \(domain.catalog.count) items (\(epochs) epochs)")
+                        folder = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], vocabularySize: vocabularySize, config: config, fieldWeights: options.fieldWeights)
+                        let saved = URL(fileURLWithPath: out + ".generator")
+                        try folder.save(saved)
+                        Log.info("generator saved to \(saved.path)")
+                    } else {
+                        guard FileManager.default.fileExists(atPath: generator + "/config.json") else {
+                            throw ValidationErrorMessage(message: "--generator: expected 'bootstrap', 'keywords' or a folder with config.json, model.safetensors and spiece.model; found '\(generator)'")
+                        }
+                        folder = try GeneratorFolder.load(URL(fileURLWithPath: generator))
+                    }
+                    var t5Generator = folder.candidateGenerator(for: domain.catalog)
+                    (table, report) = try IDGeneration.assign(catalog: domain.catalog, generator: &t5Generator, options: options, existing: existingTable)
+                    tokenizerHash = folder.tokenizer.modelHash
+                    generatorHash = try ParameterHash.of(folder.model)
+                }
+
                 try table.write(to: outURL)
                 var userReport: AssignmentReport?
                 if let userIDs {
@@ -65,7 +100,7 @@ struct IDsCommand: ParsableCommand {
                     userReport = r
                 }
                 let metadata = IDTableMetadata(
-                    data: data, items: table.count, generator: generator, generatorHash: nil, tokenizerHash: nil,
+                    data: data, items: table.count, generator: generator, generatorHash: generatorHash, tokenizerHash: tokenizerHash,
                     options: options, report: report, examples: IDGeneration.examples(table, catalog: domain.catalog), userIDs: userReport)
                 try AtomicFile.writeJSON(metadata, to: outURL.appendingPathExtension("json"))
                 print(IDGeneration.summary(report, levels: options.assignment.levels))

@@ -100,7 +100,11 @@ public final class RecommenderRunner {
         RunFolder.recover(last)
         if resume, FileManager.default.fileExists(atPath: last.appendingPathComponent("state.json").path) {
             state = try JSONOutput.decode(RunState.self, from: last.appendingPathComponent("state.json"))
-            try ParameterIO.load(model.namedParameters(), from: last.appendingPathComponent("model.safetensors"), ignoring: ["lm_head.weight"])
+            let saved = try T5Model.load(folder: last)
+            guard saved.config == model.config else {
+                throw RecommenderError.checkpoint(path: last.path, message: "its model config differs from the run's")
+            }
+            for (a, b) in zip(model.namedParameters(), saved.namedParameters()) { a.parameter.value.assign(b.parameter.value) }
             try optimizer.loadState(from: last.appendingPathComponent("optimizer"))
             Log.info("resuming after epoch \(state.completedEpochs) (step \(state.globalStep))")
         }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import Tokenizer
+import Support
 import XCTest
 
 /// The expected output written by tools/make_tokenizer_fixtures.py with the Python

@@ -1,0 +1,148 @@
+import ArgumentParser
+import Corpora
+import Foundation
+import IDGen
+import Recommender
+import Support
+import T5
+
+/// Options shared by `train` and `cotrain` for the recommender.
+struct RecommenderOptions: ParsableArguments {
+    @Option(name: .long, help: "Model preset when not starting from --init: tiny, cpu, t5-small.") var preset: String = "cpu"
+    @Option(name: .long, help: "Start from this Hugging Face T5 folder (config.json, model.safetensors, spiece.model).") var initFrom: String?
+    @Option(name: .long, help: "Epochs.") var epochs: Int = 10
+    @Option(name: .long, help: "Batch size.") var batchSize: Int = 64
+    @Option(name: .long, help: "Learning rate (AdamW, 5% warm-up, linear decay).") var lr: Float = 1e-3
+    @Option(name: .long, help: "Dropout.") var dropout: Float = 0.1
+    @Option(name: .long, help: "History items per prompt.") var history: Int = 20
+    @Option(name: .long, help: "Templates drawn per training sample per epoch.") var templates: Int = 1
+    @Option(name: .long, help: "SentencePiece vocabulary size (trained on the catalog text).") var vocabularySize: Int = 8000
+    @Option(name: .long, help: "Validation users per epoch (seeded sample; 0 = all).") var validationUsers: Int = 1000
+    @Option(name: .long, help: "Stop after this many epochs without a better validation NDCG@10.") var patience: Int?
+    @Option(name: .long, help: "Beam size at evaluation (= ranked list length).") var beams: Int = 10
+    @Option(name: .long, help: "Seed (data order, dropout, initialisation, user samples).") var seed: UInt64 = 0
+
+    func config() throws -> RecommenderConfig {
+        guard let p = T5Config.Preset(rawValue: preset) else {
+            throw ValidationErrorMessage(message: "--preset: expected one of \(T5Config.Preset.allCases.map(\.rawValue).joined(separator: ", ")), found '\(preset)'")
+        }
+        guard epochs > 0, batchSize > 0, history > 0, templates > 0, beams > 0 else {
+            throw ValidationErrorMessage(message: "--epochs, --batch-size, --history, --templates and --beams must be positive")
+        }
+        var c = RecommenderConfig()
+        c.preset = p
+        c.epochs = epochs
+        c.batchSize = batchSize
+        c.learningRate = lr
+        c.dropout = dropout
+        c.historyCap = history
+        c.templatesPerSample = templates
+        c.vocabularySize = vocabularySize
+        c.validationUsers = validationUsers
+        c.patience = patience
+        c.numBeams = beams
+        c.seed = seed
+        return c
+    }
+}
+
+/// `idgenrec train`: the text-to-text recommender on fixed textual IDs.
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train", abstract: "Train the T5 recommender on textual item IDs and evaluate it on the test split.")
+
+    @Option(name: .long, help: "Dataset folder.") var data: String
+    @OptionGroup var dataset: DatasetOptions
+    @Option(name: .long, help: "ID table from 'idgenrec ids generate' (default: keyword IDs made here).") var ids: String?
+    @Option(name: .long, help: "Run folder.") var out: String
+    @Flag(name: .long, help: "Continue the run in --out from its last completed epoch.") var resume = false
+    @Option(name: .long, help: "Test users to evaluate at the end (seeded sample; default all).") var testUsers: Int?
+    @OptionGroup var options: RecommenderOptions
+
+    func run() throws {
+        try runReportingErrors {
+            let (domain, _) = try dataset.load(data)
+            let config = try options.config()
+            let table: IDTable
+            let source: String
+            if let ids {
+                table = try IDTable.read(URL(fileURLWithPath: ids))
+                source = ids
+            } else {
+                let items = ItemText.all(domain.catalog)
+                var generator = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items)
+                table = try IDGeneration.assign(catalog: domain.catalog, generator: &generator, options: IDOptions(), progress: false).table
+                source = "keywords (4 most distinctive words)"
+            }
+            let runner = try RecommenderPipeline.open(
+                folder: URL(fileURLWithPath: out),
+                inputs: .init(dataPath: data, domain: domain, ids: table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) }),
+                config: config, resume: resume)
+            Log.info("training \(runner.model.config.d_model)-d T5 (\(runner.model.config.num_layers)+\(runner.model.config.decoderLayers) layers, vocab \(runner.model.config.vocab_size)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
+            let start = Date()
+            try runner.train(resume: resume)
+            let trainSeconds = Date().timeIntervalSince(start)
+            let final = try RecommenderPipeline.load(folder: runner.folder, domain: domain, dataPath: data)
+            let report = try RecommenderPipeline.finalTest(final, dataPath: data, users: testUsers)
+            print(report.markdown, terminator: "")
+            print(String(format: "training %.0fs; run folder %@", trainSeconds, out))
+        }
+    }
+}
+
+/// `idgenrec evaluate --run DIR --data PATH`.
+struct EvaluateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "evaluate", abstract: "Full-catalog evaluation of a trained recommender run.")
+
+    @Option(name: .customLong("run"), help: "Run folder.") var runFolder: String
+    @Option(name: .long, help: "Dataset folder (the run's).") var data: String
+    @OptionGroup var dataset: DatasetOptions
+    @Option(name: .long, help: "test or validation.") var split: EvaluationPart = .test
+    @Option(name: .long, help: "Seeded random sample of users (default all).") var users: Int?
+    @Option(name: .long, help: "Write the JSON report here.") var json: String?
+
+    func run() throws {
+        try runReportingErrors {
+            let (domain, _) = try dataset.load(data)
+            let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data)
+            var (report, ranks) = try runner.evaluate(part: split, users: users, progress: true)
+            report.data = data
+            if let json { try EvaluationRun.save(report: report, ranks: ranks, json: URL(fileURLWithPath: json)) }
+            print(report.markdown, terminator: "")
+        }
+    }
+}
+
+/// `idgenrec recommend --run DIR --data PATH --history "a,b,c"`.
+struct RecommendCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "recommend", abstract: "Recommend the next items for a history of item ids.")
+
+    @Option(name: .customLong("run"), help: "Run folder.") var runFolder: String
+    @Option(name: .long, help: "Dataset folder (the run's).") var data: String
+    @OptionGroup var dataset: DatasetOptions
+    @Option(name: .long, help: "Comma-separated item ids, oldest first.") var history: String
+    @Option(name: .short, help: "How many items.") var k: Int = 10
+
+    func run() throws {
+        try runReportingErrors {
+            let (domain, _) = try dataset.load(data)
+            let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data)
+            var indices: [Int] = []
+            for id in history.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !id.isEmpty {
+                guard let i = domain.catalog.index(of: id) else {
+                    throw ValidationErrorMessage(message: "--history: item '\(id)' is not in the catalog of \(data)")
+                }
+                indices.append(i)
+            }
+            guard !indices.isEmpty else { throw ValidationErrorMessage(message: "--history: expected at least one item id") }
+            let target = EvaluationTarget(user: 0, userID: "cli", history: indices, target: indices[0])
+            let ranked = try runner.trainer.rank(model: runner.model, targets: [target])[0].prefix(k)
+            print("rank\titem\ttextual id\ttitle")
+            for (r, i) in ranked.enumerated() {
+                print("\(r + 1)\t\(domain.catalog.ids[i])\t\(runner.trainer.data.ids.textualIDs[i])\t\(domain.catalog.value("title", at: i) ?? domain.catalog.text(at: i))")
+            }
+        }
+    }
+}

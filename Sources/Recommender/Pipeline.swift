@@ -1,0 +1,106 @@
+import Autograd
+import Corpora
+import Foundation
+import IDGen
+import Support
+import T5
+import Tokenizer
+
+/// Sets up (or reopens) a recommender run folder and trains it: the glue behind
+/// `idgenrec train`, also used by co-training and the demo.
+public enum RecommenderPipeline {
+    public struct Inputs {
+        public var dataPath: String
+        public var domain: Domain
+        public var ids: IDTable
+        public var idsSource: String
+        /// A tokenizer to share (e.g. the generator's); nil trains one on the catalog text.
+        public var tokenizer: Tokenizer?
+        /// A Hugging Face T5 folder to start from; nil initialises from the preset.
+        public var initFolder: URL?
+        public init(dataPath: String, domain: Domain, ids: IDTable, idsSource: String, tokenizer: Tokenizer? = nil, initFolder: URL? = nil) {
+            self.dataPath = dataPath
+            self.domain = domain
+            self.ids = ids
+            self.idsSource = idsSource
+            self.tokenizer = tokenizer
+            self.initFolder = initFolder
+        }
+    }
+
+    /// Opens a run: on resume, everything (config, tokenizer, IDs) comes from the folder and must
+    /// match; otherwise the folder is created. Returns the runner ready to `train`.
+    public static func open(folder: URL, inputs: Inputs, config: RecommenderConfig, resume: Bool) throws -> RecommenderRunner {
+        let fm = FileManager.default
+        let manifestURL = RunFolder.manifestURL(folder)
+        var config = config
+        let tokenizer: Tokenizer
+        let ids: IDTable
+        let model: T5Model
+        if resume, fm.fileExists(atPath: manifestURL.path) {
+            let manifest = try JSONOutput.decode(RunManifest.self, from: manifestURL)
+            config.epochs = max(config.epochs, manifest.config.epochs)
+            var stored = manifest.config
+            stored.epochs = config.epochs
+            config = stored
+            tokenizer = try Tokenizer(contentsOf: RunFolder.tokenizerURL(folder))
+            ids = try IDTable.read(RunFolder.idsURL(folder))
+            var g = SeededGenerator(seed: config.seed)
+            model = try T5Model(config: manifest.model, generator: &g)
+        } else {
+            if fm.fileExists(atPath: RunFolder.lastURL(folder).path) {
+                throw RecommenderError.checkpoint(path: folder.path, message: "holds a run already; pass --resume to continue it or choose another --out")
+            }
+            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
+            ids = inputs.ids
+            if let initFolder = inputs.initFolder {
+                model = try T5Model.load(folder: initFolder)
+                tokenizer = try inputs.tokenizer ?? Tokenizer(contentsOf: initFolder.appendingPathComponent("spiece.model"))
+            } else {
+                tokenizer = try inputs.tokenizer ?? SharedVocabulary.train(catalogs: [inputs.domain.catalog], size: config.vocabularySize)
+                var t5 = T5Config.preset(config.preset, vocabularySize: tokenizer.vocabularySize)
+                t5.dropout_rate = config.dropout
+                var g = SeededGenerator(seed: config.seed)
+                model = try T5Model(config: t5, generator: &g)
+            }
+            guard tokenizer.vocabularySize <= model.config.vocab_size else {
+                throw T5Error.tokenizerMismatch("the tokenizer has \(tokenizer.vocabularySize) pieces, the model's vocab_size is \(model.config.vocab_size)")
+            }
+            try tokenizer.save(to: RunFolder.tokenizerURL(folder))
+            try ids.write(to: RunFolder.idsURL(folder))
+        }
+        let split = try Split.leaveOneOut(inputs.domain, historyCap: config.historyCap)
+        try LeakChecks.checkSplit(split, against: inputs.domain)
+        let data = try RecommenderData(domain: inputs.domain, split: split, ids: ids, tokenizer: tokenizer, config: config)
+        let manifest = RunManifest(data: inputs.dataPath, idsSource: inputs.idsSource, tokenizerHash: tokenizer.modelHash, items: inputs.domain.catalog.count,
+                                   users: split.users.count, trainingSamples: split.trainingSamples(historyCap: config.historyCap).count,
+                                   config: config, model: model.config)
+        try AtomicFile.writeJSON(manifest, to: manifestURL)
+        return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: model)
+    }
+
+    /// Reopens a finished (or interrupted) run for evaluation or recommendation, with the best
+    /// checkpoint (or the last when no best exists).
+    public static func load(folder: URL, domain: Domain, dataPath: String) throws -> RecommenderRunner {
+        let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder))
+        let tokenizer = try Tokenizer(contentsOf: RunFolder.tokenizerURL(folder))
+        let ids = try IDTable.read(RunFolder.idsURL(folder))
+        guard ids.itemIDs == domain.catalog.ids else {
+            throw RecommenderError.checkpoint(path: folder.path, message: "its ID table does not match the catalog of \(dataPath) (\(ids.count) IDs, \(domain.catalog.count) items)")
+        }
+        let best = RunFolder.bestURL(folder), last = RunFolder.lastURL(folder)
+        let modelFolder = FileManager.default.fileExists(atPath: best.appendingPathComponent("model.safetensors").path) ? best : last
+        let model = try T5Model.load(folder: modelFolder)
+        let split = try Split.leaveOneOut(domain, historyCap: manifest.config.historyCap)
+        let data = try RecommenderData(domain: domain, split: split, ids: ids, tokenizer: tokenizer, config: manifest.config)
+        return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: manifest.config, data: data), model: model)
+    }
+
+    /// Test evaluation over all users, saved as metrics.json / metrics.md / ranks.tsv.
+    public static func finalTest(_ runner: RecommenderRunner, dataPath: String, users: Int? = nil) throws -> MetricsReport {
+        var (report, ranks) = try runner.evaluate(part: .test, users: users, progress: true)
+        report.data = dataPath
+        try EvaluationRun.save(report: report, ranks: ranks, folder: runner.folder)
+        return report
+    }
+}

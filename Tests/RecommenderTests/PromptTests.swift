@@ -1,0 +1,50 @@
+import Corpora
+import Foundation
+import IDGen
+import Support
+import Tokenizer
+import XCTest
+@testable import Recommender
+
+final class PromptTests: XCTestCase {
+    static let tokenizer: Tokenizer = {
+        var sentences: [String] = []
+        for i in 0 ..< 300 { sentences.append("item\(i % 37) soap bar rose cream mint oil shampoo brush \(i) user purchased items next") }
+        sentences += PromptTemplates.standard
+        var options = TrainingOptions()
+        options.vocabularySize = 400
+        return try! Tokenizer.train(sentences: sentences, options: options)
+    }()
+
+    func testSpansCoverExactlyTheItemTokensAndTemplateZeroIsThePapers() throws {
+        let tok = Self.tokenizer
+        let encoder = try PromptEncoder(tokenizer: tok)
+        let itemTokens = ["soap bar", "rose cream", "mint"].map { tok.encode($0) }
+        let prompt = encoder.encode(history: [2, 0, 1], template: 0, itemTokens: itemTokens, userTokens: nil)
+        XCTAssertEqual(prompt.tokens.last, tok.eosID)
+        XCTAssertEqual(prompt.itemSpans.map(\.item), [2, 0, 1])
+        for span in prompt.itemSpans {
+            XCTAssertEqual(Array(prompt.tokens[span.range]), itemTokens[span.item])
+        }
+        let text = try tok.decode(Array(prompt.tokens.dropLast()))
+        XCTAssertEqual(text, "Considering user has interacted with items mint ; soap bar ; rose cream . What is the next recommendation for the user ?")
+        let withUser = encoder.encode(history: [0], template: 0, itemTokens: itemTokens, userTokens: tok.encode("rose oil"))
+        XCTAssert(try tok.decode(withUser.tokens.dropLast()).hasPrefix("Considering user rose oil has interacted"))
+    }
+
+    func testLongHistoriesDropTheOldestWholeItems() throws {
+        let tok = Self.tokenizer
+        let encoder = try PromptEncoder(tokenizer: tok, maximumLength: 40)
+        let itemTokens = (0 ..< 20).map { tok.encode("soap bar rose cream \($0)") }
+        let prompt = encoder.encode(history: Array(0 ..< 20), template: 3, itemTokens: itemTokens, userTokens: nil)
+        XCTAssertLessThanOrEqual(prompt.tokens.count, 40)
+        XCTAssertEqual(prompt.itemSpans.last?.item, 19, "the most recent item is kept")
+        let kept = prompt.itemSpans.map(\.item)
+        XCTAssertEqual(kept, Array((20 - kept.count) ..< 20))
+        for span in prompt.itemSpans { XCTAssertEqual(Array(prompt.tokens[span.range]), itemTokens[span.item]) }
+    }
+
+    func testTemplateWithoutHistoryIsRejected() {
+        XCTAssertThrowsError(try PromptEncoder(tokenizer: Self.tokenizer, templates: ["no placeholder here"]))
+    }
+}
