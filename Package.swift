@@ -44,10 +44,11 @@ let package = Package(
         .target(name: "T5", dependencies: ["Autograd", "Optim", "Tokenizer", "Decoding"], swiftSettings: fast),
         .target(name: "IDGen", dependencies: ["Support", "Corpora", "T5", "Tokenizer", "Decoding"], swiftSettings: fast),
         .target(name: "Recommender", dependencies: ["T5", "IDGen", "Corpora", "Decoding", "Tokenizer"], swiftSettings: fast),
+        .target(name: "CoTrain", dependencies: ["Recommender", "IDGen"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
-                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender",
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender", "CoTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -66,6 +67,7 @@ let package = Package(
         .testTarget(name: "IDGenTests", dependencies: ["IDGen", "Corpora", "Support"]),
         .testTarget(name: "T5Tests", dependencies: ["T5", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Support"]),
+        .testTarget(name: "CoTrainTests", dependencies: ["CoTrain", "Support"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
     ],
     swiftLanguageModes: [.v5]

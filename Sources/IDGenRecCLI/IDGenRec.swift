@@ -17,6 +17,7 @@ struct IDGenRec: ParsableCommand {
             TrainCommand.self,
             EvaluateCommand.self,
             RecommendCommand.self,
+            CotrainCommand.self,
             GenerateCommand.self,
             BenchCommand.self,
         ]

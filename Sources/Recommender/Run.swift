@@ -28,6 +28,18 @@ public struct RunManifest: Codable, Sendable {
     public var trainingSamples: Int
     public var config: RecommenderConfig
     public var model: T5Config
+
+    public init(data: String, idsSource: String, tokenizerHash: String, items: Int, users: Int, trainingSamples: Int,
+                config: RecommenderConfig, model: T5Config) {
+        self.data = data
+        self.idsSource = idsSource
+        self.tokenizerHash = tokenizerHash
+        self.items = items
+        self.users = users
+        self.trainingSamples = trainingSamples
+        self.config = config
+        self.model = model
+    }
 }
 
 /// A run folder:

@@ -1,0 +1,77 @@
+import ArgumentParser
+import CoTrain
+import Corpora
+import Foundation
+import IDGen
+import Recommender
+import Support
+import T5
+
+/// `idgenrec cotrain`: alternating training of the ID generator and the recommender.
+struct CotrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cotrain",
+        abstract: "Co-train the ID generator and the recommender in alternating rounds, then evaluate on the test split.",
+        discussion: """
+        Rounds of [generator phase → regenerate all IDs (collision pass), rebuild the trie → recommender \
+        phase]. The recommender is never reinitialised. --fixed-ids skips the generator phases (the \
+        ablation at equal recommender epochs).
+        """)
+
+    @Option(name: .long, help: "Dataset folder.") var data: String
+    @OptionGroup var dataset: DatasetOptions
+    @Option(name: .long, help: "Run folder.") var out: String
+    @Flag(name: .long, help: "Continue the run in --out from its last completed phase.") var resume = false
+    @Option(name: .long, help: "Rounds.") var rounds: Int = 3
+    @Option(name: .long, help: "generator-first or recommender-first.") var order: String = "generator-first"
+    @Option(name: .long, help: "Recommender epochs per round.") var recommenderEpochs: Int = 10
+    @Option(name: .long, help: "Generator optimiser steps per round.") var generatorSteps: Int = 200
+    @Option(name: .long, help: "Training samples per generator step.") var generatorBatchSize: Int = 8
+    @Option(name: .long, help: "Generator learning rate in its co-training phases.") var generatorLr: Float = 1e-4
+    @Option(name: .long, help: "Weight of the regulariser toward the current IDs.") var regularizer: Float = 0.5
+    @Option(name: .long, help: "Generator preset for the bootstrap (tiny, cpu, t5-small).") var generatorPreset: String = "tiny"
+    @Option(name: .long, help: "Generator bootstrap epochs over the catalog.") var generatorEpochs: Int = 30
+    @Option(name: .long, help: "Users in the per-round validation/test reports (0 = all).") var roundUsers: Int = 1000
+    @Option(name: .long, help: "Test users in the final evaluation (seeded sample; default all).") var testUsers: Int?
+    @Flag(name: .long, help: "Ablation: never train the generator (bootstrap IDs stay fixed).") var fixedIDs = false
+    @OptionGroup var options: RecommenderOptions
+
+    func run() throws {
+        try runReportingErrors {
+            let (domain, _) = try dataset.load(data)
+            var config = CoTrainConfig()
+            config.rounds = rounds
+            guard let o = CoTrainConfig.Order(rawValue: order) else {
+                throw ValidationErrorMessage(message: "--order: expected generator-first or recommender-first, found '\(order)'")
+            }
+            guard let gp = T5Config.Preset(rawValue: generatorPreset) else {
+                throw ValidationErrorMessage(message: "--generator-preset: expected one of \(T5Config.Preset.allCases.map(\.rawValue).joined(separator: ", ")), found '\(generatorPreset)'")
+            }
+            guard rounds > 0, recommenderEpochs > 0, generatorSteps >= 0, generatorBatchSize > 0 else {
+                throw ValidationErrorMessage(message: "--rounds, --recommender-epochs and --generator-batch-size must be positive, --generator-steps non-negative")
+            }
+            config.order = o
+            config.recommenderEpochsPerRound = recommenderEpochs
+            config.generatorSteps = generatorSteps
+            config.generatorBatchSize = generatorBatchSize
+            config.generatorLearningRate = generatorLr
+            config.regularizerWeight = regularizer
+            config.fixedIDs = fixedIDs
+            config.roundEvaluationUsers = roundUsers
+            config.recommender = try options.config()
+            config.generator.preset = gp
+            config.generator.epochs = generatorEpochs
+            config.generator.seed = options.seed
+            config.ids.seed = options.seed
+            let folder = URL(fileURLWithPath: out)
+            let start = Date()
+            let rounds = try CoTraining.run(folder: folder, dataPath: data, domain: domain, config: config, resume: resume)
+            let final = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
+            let report = try RecommenderPipeline.finalTest(final, dataPath: data, users: testUsers)
+            print("# Co-training rounds (\(fixedIDs ? "fixed IDs" : "co-trained IDs"))\n")
+            print(CoTraining.markdown(rounds))
+            print(report.markdown, terminator: "")
+            print(String(format: "total %.0fs; run folder %@ (try: idgenrec evaluate --run %@ --data %@)", Date().timeIntervalSince(start), out, out, data))
+        }
+    }
+}

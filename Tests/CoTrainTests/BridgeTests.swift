@@ -1,0 +1,99 @@
+import Autograd
+import Corpora
+import Foundation
+import IDGen
+import Recommender
+import Support
+import T5
+import TensorCore
+import Tokenizer
+import XCTest
+@testable import CoTrain
+
+final class BridgeTests: XCTestCase {
+    /// A toy domain, a shared vocabulary, two tiny T5s and keyword IDs.
+    func makeBridge(regularizer: Float) throws -> (Bridge, [TrainingSample]) {
+        let words = ["soap", "rose", "cream", "mint", "oil", "brush", "comb", "argan", "shampoo", "lotion", "gel", "balm"]
+        var items: [(id: String, fields: [TextField])] = []
+        for i in 0 ..< 24 {
+            items.append((id: "i\(i)", fields: [TextField("title", "\(words[i % 12]) \(words[(i * 5 + 3) % 12]) \(i)"), TextField("brand", "brand\(i % 4)")]))
+        }
+        let catalog = Catalog(items: items)
+        var users: [String] = [], sequences: [[Int]] = []
+        var g = SeededGenerator(seed: 5)
+        for u in 0 ..< 12 {
+            users.append("u\(u)")
+            var seq: [Int] = []
+            while seq.count < 6 { let i = Int(g.next() % 24); if !seq.contains(i) { seq.append(i) } }
+            sequences.append(seq)
+        }
+        let domain = Domain(name: "toy", catalog: catalog, interactions: Interactions(users: users, sequences: sequences),
+                            report: ImportReport(format: .idgenrec, files: []))
+        var sentences = (0 ..< catalog.count).map { catalog.text(at: $0) }
+        sentences += PromptTemplates.standard
+        var options = TrainingOptions()
+        options.vocabularySize = 330
+        let tokenizer = try Tokenizer.train(sentences: sentences + sentences, options: options)
+        let itemTexts = ItemText.all(catalog)
+        var keywords = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: itemTexts), items: itemTexts, words: 2)
+        let ids = try IDGeneration.assign(catalog: catalog, generator: &keywords, options: IDOptions(), progress: false).table
+        var config = RecommenderConfig()
+        config.historyCap = 4
+        let split = try Split.leaveOneOut(domain, historyCap: 4)
+        let data = try RecommenderData(domain: domain, split: split, ids: ids, tokenizer: tokenizer, config: config)
+        let t5 = T5Config(vocabSize: tokenizer.vocabularySize, dModel: 16, dKV: 8, dFF: 32, layers: 1, heads: 2, dropout: 0)
+        var rng = SeededGenerator(seed: 9)
+        let generator = try T5Model(config: t5, generator: &rng)
+        let recommender = try T5Model(config: t5, generator: &rng)
+        let sources = itemTexts.map { generatorSource($0, tokenizer: tokenizer, maximumTokens: 64) }
+        let bridge = try Bridge(generator: generator, recommender: recommender, data: data, sources: sources, regularizerWeight: regularizer)
+        return (bridge, Array(split.trainingSamples(historyCap: 4).prefix(3)))
+    }
+
+    /// The generator's gradient through the bridge matches central finite differences, with the
+    /// discrete greedy decoding held fixed.
+    func testGeneratorGradientThroughTheBridgeMatchesFiniteDifferences() throws {
+        for regularizer: Float in [0, 0.5] {
+            let (bridge, samples) = try makeBridge(regularizer: regularizer)
+            let templates = samples.indices.map { $0 % 10 }
+            let items = bridge.items(of: samples)
+            let decoded = items.map { bridge.data.itemTokens[($0 + 1) % bridge.data.itemTokens.count] } // any valid token runs
+            for p in bridge.generator.namedParameters() { p.parameter.zeroGrad() }
+            let losses = try bridge.loss(samples: samples, templates: templates, decoded: decoded)
+            XCTAssertGreaterThan(losses.softItems, 0)
+            losses.total.backward()
+            let named = Dictionary(uniqueKeysWithValues: bridge.generator.namedParameters().map { ($0.name, $0.parameter) })
+            var checked = 0
+            for name in ["shared.weight", "decoder.final_layer_norm.weight", "encoder.block.0.layer.0.SelfAttention.q.weight", "decoder.block.0.layer.2.DenseReluDense.wo.weight"] {
+                let p = try XCTUnwrap(named[name], name)
+                let grad = try XCTUnwrap(p.grad, "\(name) got no gradient")
+                var g = SeededGenerator(seed: UInt64(name.count))
+                for _ in 0 ..< 4 {
+                    let k = Int(g.next() % UInt64(p.value.count))
+                    let original = p.value.pointer[k]
+                    let h: Float = 1e-2
+                    p.value.pointer[k] = original + h
+                    let plus = Double(try GradMode.withoutGradients { try bridge.loss(samples: samples, templates: templates, decoded: decoded) }.total.value.item)
+                    p.value.pointer[k] = original - h
+                    let minus = Double(try GradMode.withoutGradients { try bridge.loss(samples: samples, templates: templates, decoded: decoded) }.total.value.item)
+                    p.value.pointer[k] = original
+                    let numeric = (plus - minus) / (2 * Double(h))
+                    let analytic = Double(grad.pointer[k])
+                    XCTAssertEqual(analytic, numeric, accuracy: 2e-3 + 3e-2 * max(abs(analytic), abs(numeric)), "\(name)[\(k)] regularizer \(regularizer)")
+                    checked += 1
+                }
+            }
+            XCTAssertEqual(checked, 16)
+            // The recommender is frozen: the bridge never needs its update, only its input gradient.
+        }
+    }
+
+    func testMismatchedVocabulariesAreRefused() throws {
+        let (bridge, _) = try makeBridge(regularizer: 0)
+        var rng = SeededGenerator(seed: 1)
+        let other = try T5Model(config: T5Config(vocabSize: bridge.recommender.config.vocab_size + 1, dModel: 16, dKV: 8, dFF: 32, layers: 1, heads: 2), generator: &rng)
+        XCTAssertThrowsError(try Bridge(generator: other, recommender: bridge.recommender, data: bridge.data, sources: bridge.sources, regularizerWeight: 0)) { error in
+            XCTAssert("\(error)".contains("one SentencePiece vocabulary"), "\(error)")
+        }
+    }
+}
