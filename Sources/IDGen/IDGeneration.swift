@@ -9,7 +9,9 @@ public struct IDOptions: Codable, Sendable, Equatable {
     /// Words per ID for the keyword generator and the bootstrap targets.
     public var keywordCount = 4
     public var seed: UInt64 = 0
-    public init() {}
+    /// By default an ID keeps only words of the item's own text: a generator trained from scratch
+    /// also writes sub-word fragments ("ompact"), which make poor IDs. `--allow-new-words` lifts it.
+    public init() { assignment.onlyWordsFromText = true }
 }
 
 /// What an ID table was made with; written as JSON beside the TSV.
