@@ -58,10 +58,13 @@ struct CoTrainState: Codable {
 public enum CoTraining {
     enum Phase: Equatable { case generator(round: Int), recommender(round: Int) }
 
+    /// The phase sequence. Recommender-first ends after the last recommender phase: a final
+    /// generator phase would change IDs that no recommender is then trained on.
     static func phases(_ config: CoTrainConfig) -> [Phase] {
-        (1 ... max(1, config.rounds)).flatMap { r -> [Phase] in
+        let all = (1 ... max(1, config.rounds)).flatMap { r -> [Phase] in
             config.order == .generatorFirst ? [.generator(round: r), .recommender(round: r)] : [.recommender(round: r), .generator(round: r)]
         }
+        return config.order == .recommenderFirst ? Array(all.dropLast()) : all
     }
 
     /// Runs (or resumes) co-training in `folder`. The folder ends as a normal recommender run
@@ -185,6 +188,11 @@ public enum CoTraining {
             try writeReports(folder, rounds: state.rounds, config: config)
         }
 
+        if let pending = state.pending {
+            state.rounds.append(pending)
+            state.pending = nil
+            try writeReports(folder, rounds: state.rounds, config: config)
+        }
         // The folder as a normal run: final recommender, its IDs, the generator that wrote them.
         try ids.write(to: RunFolder.idsURL(folder))
         try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try recommender.save(folder: $0) }

@@ -97,3 +97,14 @@ final class BridgeTests: XCTestCase {
         }
     }
 }
+
+final class ScheduleTests: XCTestCase {
+    func testPhaseOrders() {
+        var c = CoTrainConfig()
+        c.rounds = 2
+        XCTAssertEqual(CoTraining.phases(c), [.generator(round: 1), .recommender(round: 1), .generator(round: 2), .recommender(round: 2)])
+        c.order = .recommenderFirst
+        // No trailing generator phase: its IDs would never be trained on.
+        XCTAssertEqual(CoTraining.phases(c), [.recommender(round: 1), .generator(round: 1), .recommender(round: 2)])
+    }
+}
