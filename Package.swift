@@ -42,10 +42,11 @@ let package = Package(
         .target(name: "Decoding", dependencies: ["Support"], swiftSettings: fast),
         .target(name: "Corpora", dependencies: ["Support", "CZlib"], swiftSettings: fast),
         .target(name: "IDGen", dependencies: ["Support"], swiftSettings: fast),
+        .target(name: "Baselines", dependencies: ["Autograd", "Optim", "Corpora"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
-                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen",
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "Baselines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -62,6 +63,7 @@ let package = Package(
         .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Support"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora"]),
         .testTarget(name: "IDGenTests", dependencies: ["IDGen"]),
+        .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Support"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
     ],
     swiftLanguageModes: [.v5]

@@ -13,6 +13,7 @@ struct IDGenRec: ParsableCommand {
             DataCommand.self,
             EvaluateBaselineCommand.self,
             CompareCommand.self,
+            BaselineCommand.self,
         ]
     )
 }
