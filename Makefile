@@ -34,3 +34,13 @@ BENCH_PYTHON ?= $(shell for p in /work/venv/bin/python python3; do command -v $$
 bench-engine:
 	$(SWIFT) build -c release --product idgenrec-bench-engine
 	.build/release/idgenrec-bench-engine $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON),)
+
+# SASRec baseline benchmark (not a test): one training epoch per loss on Beauty with the Swift
+# engine, next to tools/bench_sasrec.py (PyTorch, same model and batching, 2 threads) when torch
+# is installed. SASREC_DATA defaults to $IDGENREC_DATASETS/beauty or ../shared/datasets/beauty.
+SASREC_DATA ?= $(if $(IDGENREC_DATASETS),$(IDGENREC_DATASETS),../shared/datasets)/beauty
+.PHONY: bench-sasrec
+bench-sasrec:
+	$(SWIFT) build -c release --product idgenrec
+	for loss in ce bce; do $(BIN) baseline sasrec --data $(SASREC_DATA) --loss $$loss --epochs 1 --out .build/bench-sasrec-$$loss --quiet | grep -E "^Training|recall@10"; done
+	$(if $(BENCH_PYTHON),$(BENCH_PYTHON) tools/bench_sasrec.py --data $(SASREC_DATA),@echo "PyTorch not found: skipped tools/bench_sasrec.py")
