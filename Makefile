@@ -82,3 +82,12 @@ bench-t5:
 	[print("%-22s %12.1f %12s %8s" % (os.path.basename(f)[:-11], s[k], "%.1f" % p[k] if p else "-", "%.2fx" % (p[k]/s[k]) if p else "-")) \
 	 for f in rows for s in [json.load(open(f))] for k in ["ms_per_step" if s["mode"]=="train" else "ms_per_batch"] \
 	 for p in [json.load(open(f.replace("-swift","-python"))) if os.path.exists(f.replace("-swift","-python")) else None]]'
+# SASRec baseline benchmark (not a test): one training epoch per loss on Beauty with the Swift
+# engine, next to tools/bench_sasrec.py (PyTorch, same model and batching, 2 threads) when torch
+# is installed. SASREC_DATA defaults to $IDGENREC_DATASETS/beauty or ../shared/datasets/beauty.
+SASREC_DATA ?= $(if $(IDGENREC_DATASETS),$(IDGENREC_DATASETS),../shared/datasets)/beauty
+.PHONY: bench-sasrec
+bench-sasrec:
+	$(SWIFT) build -c release --product idgenrec
+	for loss in ce bce; do $(BIN) baseline sasrec --data $(SASREC_DATA) --loss $$loss --epochs 1 --out .build/bench-sasrec-$$loss --quiet | grep -E "^Training|recall@10"; done
+	$(if $(BENCH_PYTHON),$(BENCH_PYTHON) tools/bench_sasrec.py --data $(SASREC_DATA),@echo "PyTorch not found: skipped tools/bench_sasrec.py")

@@ -45,10 +45,11 @@ let package = Package(
         .target(name: "IDGen", dependencies: ["Support", "Corpora", "T5", "Tokenizer", "Decoding"], swiftSettings: fast),
         .target(name: "Recommender", dependencies: ["T5", "IDGen", "Corpora", "Decoding", "Tokenizer"], swiftSettings: fast),
         .target(name: "CoTrain", dependencies: ["Recommender", "IDGen"], swiftSettings: fast),
+        .target(name: "Baselines", dependencies: ["Autograd", "Optim", "Corpora"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
-                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender", "CoTrain",
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender", "CoTrain", "Baselines",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -68,6 +69,7 @@ let package = Package(
         .testTarget(name: "T5Tests", dependencies: ["T5", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Support"]),
         .testTarget(name: "CoTrainTests", dependencies: ["CoTrain", "Support"]),
+        .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Support"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
     ],
     swiftLanguageModes: [.v5]

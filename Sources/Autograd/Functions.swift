@@ -269,10 +269,19 @@ public func crossEntropy(_ logits: Variable, targets: IntTensor, ignoreIndex: In
                             if !acc { dr.update(repeating: 0, count: v) }
                             continue
                         }
-                        // d/dlogits = (softmax − target distribution) · g / count
-                        for j in 0 ..< v {
+                        // d/dlogits = (softmax − target distribution) · g / count. SIMD16: a
+                        // scalar `sexp` per element evaluates a whole vector exp for one lane.
+                        let sv = V16(repeating: smooth), gv = V16(repeating: scaleG)
+                        var j = 0
+                        while j + 16 <= v {
+                            let val = (vexp(load16(lr + j)) - sv) * gv
+                            store16(acc ? load16(dr + j) + val : val, dr + j)
+                            j += 16
+                        }
+                        while j < v {
                             let val = (sexp(lr[j]) - smooth) * scaleG
                             if acc { dr[j] += val } else { dr[j] = val }
+                            j += 1
                         }
                         dr[Int(t)] -= (1 - labelSmoothing) * scaleG
                     }

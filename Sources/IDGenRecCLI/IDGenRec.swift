@@ -20,6 +20,7 @@ struct IDGenRec: ParsableCommand {
             CotrainCommand.self,
             GenerateCommand.self,
             BenchCommand.self,
+            BaselineCommand.self,
         ]
     )
 }
