@@ -101,8 +101,10 @@ public final class RecommenderRunner {
     var config: RecommenderConfig { trainer.config }
 
     /// Trains up to `config.epochs` epochs (continuing from `last/` when `resume`).
+    /// `stopAfter` ends this call after that many completed epochs in total, as a kill would
+    /// (the schedule still spans `config.epochs`).
     @discardableResult
-    public func train(resume: Bool) throws -> RunState {
+    public func train(resume: Bool, stopAfter: Int? = nil) throws -> RunState {
         let optimizer = RecommenderTrainer.makeOptimizer(model: model, config: config)
         let perEpoch = trainer.batchesPerEpoch()
         let total = perEpoch * config.epochs
@@ -120,7 +122,7 @@ public final class RecommenderRunner {
             try optimizer.loadState(from: last.appendingPathComponent("optimizer"))
             Log.info("resuming after epoch \(state.completedEpochs) (step \(state.globalStep))")
         }
-        while state.completedEpochs < config.epochs {
+        while state.completedEpochs < min(config.epochs, stopAfter ?? .max) {
             if let patience = config.patience, state.epochsWithoutImprovement >= patience {
                 Log.info("early stop: no better validation NDCG@10 for \(patience) epochs")
                 break
