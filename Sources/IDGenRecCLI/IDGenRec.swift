@@ -19,6 +19,7 @@ struct IDGenRec: ParsableCommand {
             RecommendCommand.self,
             GenerateCommand.self,
             BenchCommand.self,
+            ZeroShotCommand.self,
         ]
     )
 }
