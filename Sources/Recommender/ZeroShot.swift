@@ -153,8 +153,10 @@ public struct TitleOverlap: Codable, Equatable, Sendable {
 /// The target's awkward input (issue 9 "Bad input"), counted rather than silently handled.
 public struct TargetInputReport: Codable, Equatable, Sendable {
     public var items: Int
-    /// Items whose text is empty: they still get IDs (the assigner's last resort names them
-    /// from their key), but the recommender learns nothing about them from text.
+    /// What the import skipped (lenient mode: items without text, unknown items, …), by reason.
+    public var importSkipped: [String: Int]
+    /// Items whose text holds no word (empty, or punctuation only): they still get IDs (the
+    /// assigner's last resort names them from their key), but carry no meaning for the model.
     public var itemsWithEmptyText: Int
     public var emptyTextExamples: [String]
     /// Items the ID assigner had to name from their key.
@@ -307,7 +309,7 @@ public enum ZeroShot {
         // Bad input and collisions.
         var notes: [String] = []
         let empty = (0 ..< target.catalog.count).filter { i in
-            target.catalog.fields[i].allSatisfy { $0.value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty }
+            target.catalog.fields[i].allSatisfy { IDNormalizer.words($0.value, fold: true).isEmpty }
         }
         var itemIDsInSource: Int?, userIDsInSource: Int?
         var overlap: TitleOverlap?
@@ -326,8 +328,11 @@ public enum ZeroShot {
         } else {
             notes.append("the run's training data (\(run.manifest.data)) could not be read: title overlap and id collisions not measured")
         }
+        if target.report.totalSkipped > 0 {
+            notes.append("the import skipped " + target.report.skipped.keys.sorted().map { "\(target.report.skipped[$0]!) × \($0)" }.joined(separator: ", ") + " (lenient mode)")
+        }
         if !empty.isEmpty {
-            notes.append("\(empty.count) items have no text; they got IDs from the assigner's last resort (\(prepared.idReport.namedFromKey) named from their key)")
+            notes.append("\(empty.count) items have no word in their text; they got IDs from the assigner's last resort (\(prepared.idReport.namedFromKey) named from their key)")
         }
         if !prepared.split.excludedUsers.isEmpty {
             notes.append("\(prepared.split.excludedUsers.count) users have fewer than 3 items and are excluded from the evaluation")
@@ -335,7 +340,7 @@ public enum ZeroShot {
         if prepared.tokenCollisionsResolved > 0 {
             notes.append("\(prepared.tokenCollisionsResolved) IDs were the same pieces as an earlier item's under the run's tokenizer and got a number appended")
         }
-        let input = TargetInputReport(items: target.catalog.count, itemsWithEmptyText: empty.count, emptyTextExamples: empty.prefix(5).map { target.catalog.ids[$0] },
+        let input = TargetInputReport(items: target.catalog.count, importSkipped: target.report.skipped, itemsWithEmptyText: empty.count, emptyTextExamples: empty.prefix(5).map { target.catalog.ids[$0] },
                                       idsNamedFromKey: prepared.idReport.namedFromKey, tokenCollisionsResolved: prepared.tokenCollisionsResolved,
                                       users: target.interactions.userCount, usersTooShort: prepared.split.excludedUsers.count,
                                       usersTooShortExamples: Array(prepared.split.excludedUsers.prefix(5)),
