@@ -1,4 +1,5 @@
 import Foundation
+import Support
 
 /// Several domains as one (cross-domain "foundation" training, METHOD.md §5): item and user ids
 /// are prefixed with `<domain>/`, so two domains that happen to use the same raw id (ml-100k's
@@ -99,6 +100,24 @@ extension Domain {
         return Domain(name: MultiDomain.mergedName(domains.map(\.name)), catalog: catalog,
                       interactions: Interactions(users: users, sequences: sequences, timestamps: allTimed ? timestamps : nil),
                       report: report)
+    }
+}
+
+extension Domain {
+    /// A seeded random sample of `count` users (all of them when the domain has fewer), kept in
+    /// the domain's order; the catalog stays whole. For fitting cross-domain training into a
+    /// CPU budget without favouring the users early in a file.
+    public func sampledUsers(_ count: Int, seed: UInt64) -> Domain {
+        guard count < interactions.userCount else { return self }
+        var rng = SeededGenerator(seed: seed)
+        var indices = Array(0 ..< interactions.userCount)
+        for i in 0 ..< count { indices.swapAt(i, Int.random(in: i ..< indices.count, using: &rng)) }
+        let kept = indices[..<count].sorted()
+        var out = self
+        out.interactions = Interactions(users: kept.map { interactions.users[$0] }, sequences: kept.map { interactions.sequences[$0] },
+                                        timestamps: interactions.timestamps.map { t in kept.map { t[$0] } })
+        out.report.warnings.append("a seeded sample of \(count) of \(interactions.userCount) users (seed \(seed)); the catalog is whole")
+        return out
     }
 }
 

@@ -14,6 +14,9 @@ struct DatasetOptions: ParsableArguments {
     @Option(name: .long, help: "k-core filter (0 = off; default: 5 for Amazon review dumps, off otherwise).")
     var kCore: Int?
 
+    @Option(name: .long, help: "Keep a seeded random sample of this many users per domain (the catalog stays whole).") var sampleUsers: Int?
+    @Option(name: .long, help: "Seed of --sample-users.") var sampleSeed: UInt64 = 0
+
     var importOptions: ImportOptions { ImportOptions(format: format, lenient: lenient, kCore: kCore) }
 
     /// Loads `path`: one dataset folder (as is), a comma list `DIR1,DIR2,…`, or a folder whose
@@ -22,13 +25,18 @@ struct DatasetOptions: ParsableArguments {
     func load(_ path: String) throws -> (domain: Domain, seconds: Double) {
         let start = Date()
         let folders = try Self.domainFolders(path, format: format)
+        if let sampleUsers, sampleUsers < 1 { throw ValidationErrorMessage(message: "--sample-users must be at least 1, got \(sampleUsers)") }
+        func read(_ folder: URL) throws -> Domain {
+            let d = try DatasetImporter.load(folder, options: importOptions)
+            return sampleUsers.map { d.sampledUsers($0, seed: sampleSeed) } ?? d
+        }
         let domain: Domain
         if folders.count == 1 {
-            domain = try DatasetImporter.load(folders[0], options: importOptions)
+            domain = try read(folders[0])
         } else {
             var parts: [Domain] = []
             for folder in folders {
-                let part = try DatasetImporter.load(folder, options: importOptions)
+                let part = try read(folder)
                 Log.info("\(part.name): \(part.interactions.userCount) users, \(part.catalog.count) items, \(part.interactions.interactionCount) interactions")
                 parts.append(part)
             }
