@@ -21,6 +21,7 @@ struct IDGenRec: ParsableCommand {
             GenerateCommand.self,
             BenchCommand.self,
             BaselineCommand.self,
+            ZeroShotCommand.self,
         ]
     )
 }

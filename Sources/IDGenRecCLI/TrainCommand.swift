@@ -51,7 +51,7 @@ struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train", abstract: "Train the T5 recommender on textual item IDs and evaluate it on the test split.")
 
-    @Option(name: .long, help: "Dataset folder.") var data: String
+    @Option(name: .long, help: "Dataset folder, DIR1,DIR2,… or a folder of domain folders (several domains are merged: one model, one vocabulary).") var data: String
     @OptionGroup var dataset: DatasetOptions
     @Option(name: .long, help: "ID table from 'idgenrec ids generate' (default: keyword IDs made here).") var ids: String?
     @Option(name: .long, help: "Run folder.") var out: String
@@ -85,6 +85,7 @@ struct TrainCommand: ParsableCommand {
             let final = try RecommenderPipeline.load(folder: runner.folder, domain: domain, dataPath: data)
             let report = try RecommenderPipeline.finalTest(final, dataPath: data, users: testUsers)
             print(report.markdown, terminator: "")
+            try printPerDomain(domain: domain, folder: runner.folder)
             print(String(format: "training %.0fs; run folder %@", trainSeconds, out))
         }
     }
@@ -110,6 +111,9 @@ struct EvaluateCommand: ParsableCommand {
             report.data = data
             if let json { try EvaluationRun.save(report: report, ranks: ranks, json: URL(fileURLWithPath: json)) }
             print(report.markdown, terminator: "")
+            if MultiDomain.parts(ofName: domain.name).count > 1 {
+                print("\nPer domain:\n\n" + Metrics.perDomainMarkdown(Metrics.perDomain(ranks)), terminator: "")
+            }
         }
     }
 }
@@ -145,4 +149,14 @@ struct RecommendCommand: ParsableCommand {
             }
         }
     }
+}
+
+/// For a merged domain: the final test per domain (from the run's ranks.tsv), printed and saved
+/// as `metrics.domains.json`.
+func printPerDomain(domain: Domain, folder: URL) throws {
+    guard MultiDomain.parts(ofName: domain.name).count > 1 else { return }
+    let ranks = try RanksFile.read(folder.appendingPathComponent("ranks.tsv"))
+    let parts = Metrics.perDomain(ranks)
+    try AtomicFile.writeJSON(parts, to: folder.appendingPathComponent("metrics.domains.json"))
+    print("\nPer domain (test):\n\n" + Metrics.perDomainMarkdown(parts), terminator: "")
 }

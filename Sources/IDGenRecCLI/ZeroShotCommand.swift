@@ -1,0 +1,118 @@
+import ArgumentParser
+import Corpora
+import Foundation
+import IDGen
+import Recommender
+import Support
+
+/// `idgenrec zeroshot --run RUN --data TARGET[,TARGET2…]`: a frozen recommender on domains it
+/// never saw (issue 9).
+struct ZeroShotCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "zeroshot",
+        abstract: "Evaluate a trained run on held-out domains with no training on them.",
+        discussion: """
+        For each target (evaluated separately, never merged): IDs for its catalog from the run's \
+        generator (RUN/generator/) or keyword IDs, a trie over them, and the frozen recommender \
+        (best/) on the target's leave-one-out test split with full ranking. Reported alongside: \
+        vocabulary coverage of the target text by the run's tokenizer, identical titles between \
+        the run's training data and the target, MostPop on the target (uses target data), the \
+        in-domain result when given, and bad input (items without text, users too short for a \
+        split, ids shared with the source).
+        """)
+
+    @Option(name: .customLong("run"), help: "Run folder (from 'idgenrec train' or 'cotrain').") var runFolder: String
+    @Option(name: .long, help: "Target dataset folder(s), comma-separated; each is evaluated on its own.") var data: String
+    @OptionGroup var dataset: DatasetOptions
+    @Option(name: .long, help: """
+        ID generator for the targets: a generator folder (default RUN/generator when it exists), or \
+        'keywords' (model-free, the item's most distinctive words). Its spiece.model must be the run's.
+        """)
+    var generator: String?
+    @Option(name: .long, help: "Write the JSON report here (per-target ranks beside it as NAME.TARGET.ranks.tsv).") var json: String?
+    @Option(name: .long, help: "Seeded random sample of test users per target (default all).") var users: Int?
+    @Option(name: .long, help: "Seed of the user sample.") var seed: UInt64 = 0
+    @Option(name: .customLong("in-domain"), help: "In-domain reference: run folder(s) or report JSON(s), comma-separated, matched to targets by domain name.")
+    var inDomain: String?
+    @Flag(name: .long, help: "Skip reading the run's training data (no title overlap or id-collision counts).") var noSourceData = false
+
+    func run() throws {
+        try runReportingErrors {
+            let runURL = URL(fileURLWithPath: runFolder)
+            let frozen = try FrozenRun.load(runURL)
+            let idSource = try resolveIDSource(runURL)
+            Log.info("zero-shot: run \(runFolder) (trained on \(frozen.manifest.data)), checkpoint \(frozen.checkpoint.lastPathComponent), IDs: \(idSource.label)")
+
+            var source: Domain?
+            if !noSourceData {
+                do {
+                    source = try dataset.load(frozen.manifest.data).domain
+                } catch {
+                    Log.info("WARNING: cannot read the run's training data '\(frozen.manifest.data)' (\(error)); title overlap and id collisions are not measured")
+                }
+            }
+            let references = try loadReferences()
+
+            let targets = data.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !targets.isEmpty else { throw ValidationErrorMessage(message: "--data: expected TARGET or TARGET1,TARGET2,…") }
+            var results: [ZeroShotResult] = []
+            var usedReferences = Set<String>()
+            for path in targets {
+                // Each target alone: a folder of domains here would be merged, which zero-shot never does.
+                let folders = try DatasetOptions.domainFolders(path, format: dataset.format)
+                guard folders.count == 1 else {
+                    throw ValidationErrorMessage(message: "--data \(path): a folder of \(folders.count) domains; zero-shot evaluates each target alone, list them comma-separated")
+                }
+                let target = try dataset.load(path).domain
+                let reference = references[target.name]
+                if reference != nil { usedReferences.insert(target.name) }
+                Log.info("target \(target.name): \(target.catalog.count) items, \(target.interactions.userCount) users")
+                var (result, ranks, _) = try ZeroShot.evaluate(run: frozen, target: target, dataPath: path, idSource: idSource, source: source,
+                                                               inDomain: reference, users: users, seed: seed, progress: true)
+                if let json {
+                    let url = URL(fileURLWithPath: json)
+                    let name = url.deletingPathExtension().lastPathComponent + ".\(target.name).ranks.tsv"
+                    try RanksFile.write(ranks, to: url.deletingLastPathComponent().appendingPathComponent(name))
+                    result.zeroShot.ranksFile = name
+                }
+                results.append(result)
+            }
+            for name in references.keys.sorted() where !usedReferences.contains(name) {
+                Log.info("WARNING: --in-domain report for '\(name)' matches no target (targets: \(results.map(\.target).joined(separator: ", ")))")
+            }
+            if let json { try AtomicFile.writeJSON(results, to: URL(fileURLWithPath: json)) }
+            print(ZeroShot.markdown(results), terminator: "")
+        }
+    }
+
+    func resolveIDSource(_ run: URL) throws -> ZeroShotIDSource {
+        if generator == "keywords" { return .keywords }
+        let folder = generator.map { URL(fileURLWithPath: $0) } ?? FrozenRun.generatorURL(run)
+        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) else {
+            if generator == nil {
+                throw ValidationErrorMessage(message: "run \(run.path) has no generator/ (a co-training run has one); pass --generator DIR for a generator trained with this run's spiece.model, or --generator keywords")
+            }
+            throw ValidationErrorMessage(message: "--generator: expected 'keywords' or a generator folder with config.json, model.safetensors and spiece.model; found '\(folder.path)'")
+        }
+        return .generator(try GeneratorFolder.load(folder), path: folder.path)
+    }
+
+    /// In-domain reports by domain name (a run folder's metrics.json, or a report JSON).
+    func loadReferences() throws -> [String: MetricsReport] {
+        guard let inDomain else { return [:] }
+        var out: [String: MetricsReport] = [:]
+        for path in inDomain.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !path.isEmpty {
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+                throw ValidationErrorMessage(message: "--in-domain: no such run folder or report '\(path)'")
+            }
+            let url = isDirectory.boolValue ? URL(fileURLWithPath: path).appendingPathComponent("metrics.json") : URL(fileURLWithPath: path)
+            let report = try JSONOutput.decode(MetricsReport.self, from: url)
+            guard report.split.part == .test else {
+                throw ValidationErrorMessage(message: "--in-domain \(url.path): a \(report.split.part.rawValue) report; the reference must be a test evaluation")
+            }
+            out[report.split.domain] = report
+        }
+        return out
+    }
+}
