@@ -8,7 +8,7 @@ public final class ProgressLine {
     public let total: Int?
     public let unit: String
     private let start = Date()
-    private var lastDraw = Date()
+    private var lastDraw = Date.distantPast // the first step draws at once (rate and ETA from one step)
     private let interval: TimeInterval
     private let isTerminal = isatty(STDERR_FILENO) != 0
     private let enabled: Bool
