@@ -101,7 +101,7 @@ public struct Bridge {
         }
         let length = prompts.map(\.tokens.count).max() ?? 1
         var index = [Int32](repeating: 0, count: prompts.count * length) // pad id 0
-        var mask = Tensor(zeros: [prompts.count, length])
+        let mask = Tensor(zeros: [prompts.count, length]) // storage is shared: filled below
         var softItems = 0
         for (b, p) in prompts.enumerated() {
             for (k, token) in p.tokens.enumerated() {

@@ -181,7 +181,8 @@ struct LiteralParser {
                 position += 1
             }
             return .number(String(decoding: bytes[start ..< position], as: UTF8.self))
-        case UInt8(ascii: "u"), UInt8(ascii: "b") where position + 1 < bytes.count && (bytes[position + 1] == UInt8(ascii: "'") || bytes[position + 1] == UInt8(ascii: "\"")):
+        case UInt8(ascii: "u") where position + 1 < bytes.count && (bytes[position + 1] == UInt8(ascii: "'") || bytes[position + 1] == UInt8(ascii: "\"")),
+             UInt8(ascii: "b") where position + 1 < bytes.count && (bytes[position + 1] == UInt8(ascii: "'") || bytes[position + 1] == UInt8(ascii: "\"")):
             position += 1 // Python 2 u'...' / b'...' prefixes
             return .string(try string())
         default:
