@@ -90,22 +90,8 @@ public enum GeneratorBootstrap {
         var step = 0
         var losses: [Double] = []
         for epoch in 1 ... max(1, config.epochs) {
-            var order = Array(items.indices)
-            order.shuffle(using: &rng)
-            // Bucket by length inside windows so batches waste little on padding.
-            let window = config.batchSize * 20
-            var batches: [[Int]] = []
-            var start = 0
-            while start < order.count {
-                let chunk = order[start ..< min(order.count, start + window)].sorted { sources[$0].count < sources[$1].count }
-                var b = chunk.startIndex
-                while b < chunk.endIndex {
-                    batches.append(Array(chunk[b ..< min(chunk.endIndex, b + config.batchSize)]))
-                    b += config.batchSize
-                }
-                start += window
-            }
-            batches.shuffle(using: &rng)
+            let batches = LengthBuckets.batches(Array(items.indices), batchSize: config.batchSize, window: config.batchSize * 20,
+                                                length: { sources[$0].count }, using: &rng)
             let line = ProgressLine("generator bootstrap epoch \(epoch)/\(config.epochs)", total: batches.count, unit: "batches", enabled: verbose)
             var sum = 0.0, n = 0
             for batch in batches {

@@ -33,7 +33,7 @@ struct CotrainCommand: ParsableCommand {
     @Option(name: .long, help: "Generator bootstrap epochs over the catalog.") var generatorEpochs: Int = 30
     @Option(name: .long, help: "Users in the per-round validation/test reports (0 = all).") var roundUsers: Int = 1000
     @Option(name: .long, help: "Test users in the final evaluation (seeded sample; default all).") var testUsers: Int?
-    @Flag(name: .long, help: "Ablation: never train the generator (bootstrap IDs stay fixed).") var fixedIDs = false
+    @Flag(name: .customLong("fixed-ids"), help: "Ablation: never train the generator (bootstrap IDs stay fixed).") var fixedIDs = false
     @OptionGroup var options: RecommenderOptions
 
     func run() throws {

@@ -42,21 +42,8 @@ public struct RecommenderTrainer {
                 samples.append(PromptSample(source: prompt.tokens, target: data.target(s.target)))
             }
         }
-        samples.shuffle(using: &rng)
-        let window = config.batchSize * 50
-        var batches: [[PromptSample]] = []
-        var start = 0
-        while start < samples.count {
-            let chunk = samples[start ..< min(samples.count, start + window)].sorted { $0.source.count < $1.source.count }
-            var b = 0
-            while b < chunk.count {
-                batches.append(Array(chunk[(chunk.startIndex + b) ..< min(chunk.endIndex, chunk.startIndex + b + config.batchSize)]))
-                b += config.batchSize
-            }
-            start += window
-        }
-        batches.shuffle(using: &rng)
-        return batches
+        return LengthBuckets.batches(samples, batchSize: config.batchSize, window: config.batchSize * 50,
+                                     length: { $0.source.count }, using: &rng)
     }
 
     public func batchesPerEpoch() -> Int {
