@@ -37,4 +37,15 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssert(r.stdout.contains("idgenrec"), r.stdout)
     }
+
+    func testEverySubcommandHasHelpAndFlagsAreSpelledAsDocumented() throws {
+        for command in ["data", "ids", "train", "evaluate", "recommend", "cotrain", "zeroshot", "baseline", "generate", "bench", "compare", "evaluate-baseline"] {
+            let r = try CLI.run([command, "--help"])
+            XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
+        }
+        let cotrain = try CLI.run(["cotrain", "--help"]).stdout
+        XCTAssert(cotrain.contains("--fixed-ids"), cotrain)
+        let ids = try CLI.run(["ids", "generate", "--help"]).stdout
+        XCTAssert(ids.contains("--user-ids") && ids.contains("--allow-new-words"), ids)
+    }
 }

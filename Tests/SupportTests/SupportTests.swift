@@ -62,4 +62,19 @@ final class SupportTests: XCTestCase {
         XCTAssertEqual(svg.components(separatedBy: "<polyline").count - 1, 2)
         XCTAssert(svg.contains("recall@10"))
     }
+
+    func testLengthBucketsKeepEveryItemOnceAndAreDeterministic() {
+        let items = (0 ..< 1000).map { ($0 * 7919) % 1000 }
+        var g1 = SeededGenerator(seed: 3), g2 = SeededGenerator(seed: 3)
+        let a = LengthBuckets.batches(items, batchSize: 16, window: 160, length: { $0 }, using: &g1)
+        let b = LengthBuckets.batches(items, batchSize: 16, window: 160, length: { $0 }, using: &g2)
+        XCTAssertEqual(a, b)
+        XCTAssertEqual(a.flatMap { $0 }.sorted(), items.sorted())
+        XCTAssert(a.allSatisfy { $0.count <= 16 && !$0.isEmpty })
+        // Inside a batch lengths are sorted (they come from one sorted window).
+        XCTAssert(a.allSatisfy { $0 == $0.sorted() })
+        // Padding is small: batches span a narrow range of lengths compared with random batches.
+        let spread = a.map { Double($0.last! - $0.first!) }.reduce(0, +) / Double(a.count)
+        XCTAssertLessThan(spread, 200)
+    }
 }
