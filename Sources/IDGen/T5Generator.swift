@@ -14,7 +14,7 @@ public struct GeneratorConfig: Codable, Sendable, Equatable {
     public var maximumSourceTokens = 256
     /// Bootstrap: words per keyword target.
     public var keywordCount = 4
-    public var epochs = 4
+    public var epochs = 30
     public var batchSize = 32
     public var learningRate: Float = 1e-3
     public var seed: UInt64 = 0

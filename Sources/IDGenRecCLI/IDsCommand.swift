@@ -29,7 +29,7 @@ struct IDsCommand: ParsableCommand {
             """)
         var generator: String = "bootstrap"
         @Option(name: .long, help: "Bootstrap: generator model preset (tiny, cpu, t5-small).") var preset: String = "tiny"
-        @Option(name: .long, help: "Bootstrap: training epochs over the catalog.") var epochs: Int = 4
+        @Option(name: .long, help: "Bootstrap: training epochs over the catalog (a tiny T5 needs ~30 on a catalog of 1,000 items).") var epochs: Int = 30
         @Option(name: .long, help: "Bootstrap: SentencePiece vocabulary size.") var vocabularySize: Int = 8000
         @Option(name: .long, help: "Existing ID table (TSV): its IDs are kept; only new items get IDs.") var existing: String?
         @Option(name: .long, help: "Words per keyword ID.") var words: Int = 4
