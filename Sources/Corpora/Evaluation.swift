@@ -292,7 +292,17 @@ public struct Evaluator {
         let start = Date()
         var targets = split.targets(part)
         if let userSample { targets = Self.sample(targets, count: userSample, seed: seed) }
-        let ranks = try self.ranks(targets, ranking: ranking, filterSeen: filterSeen, progress: progress)
+        // For list rankings, the report states the longest list actually returned (a beam of 10
+        // returns 10, so recall@20 and MRR are truncated at 10, not at the largest cutoff).
+        var longest = 0
+        let observed: Ranking
+        switch ranking {
+        case .scores: observed = ranking
+        case let .list(f): observed = .list { t in let l = try f(t); longest = max(longest, l.count); return l }
+        case let .batchedList(n, f):
+            observed = .batchedList(batchSize: n) { ts in let ls = try f(ts); longest = max(longest, ls.map(\.count).max() ?? 0); return ls }
+        }
+        let ranks = try self.ranks(targets, ranking: observed, filterSeen: filterSeen, progress: progress)
         let rankValues = ranks.map(\.rank)
         var rng = SeededGenerator(seed: seed &+ 0x5EED)
         var confidence: [String: [Double]] = [:]
@@ -301,7 +311,7 @@ public struct Evaluator {
             confidence[name] = [ci.low, ci.high]
         }
         var listLength: Int?
-        if case .scores = ranking {} else { listLength = Metrics.cutoffs.max() }
+        if case .scores = ranking {} else { listLength = longest }
         let description = SplitDescription(method: "chronological leave-one-out", part: part, domain: split.domainName,
                                            catalogItems: catalog.count, splitUsers: split.users.count,
                                            excludedUsers: split.excludedUsers.count, historyCap: split.historyCap,

@@ -131,7 +131,7 @@ final class MetricsTests: XCTestCase {
         try EvaluationRun.save(report: report, ranks: ranks, folder: folder)
         let loaded = try EvaluationRun.load(folder)
         XCTAssertEqual(loaded.ranks, [UserRank(user: "u0", target: "b", rank: nil)])
-        XCTAssertEqual(loaded.report.rankedListLength, 20)
+        XCTAssertEqual(loaded.report.rankedListLength, 1, "the longest list actually returned")
         try EvaluationRun.save(report: report, ranks: ranks, json: folder.appendingPathComponent("r.json"))
         XCTAssertEqual(try EvaluationRun.load(folder.appendingPathComponent("r.json")).ranks, loaded.ranks)
     }
