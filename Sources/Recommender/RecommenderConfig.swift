@@ -1,4 +1,5 @@
 import Foundation
+import Corpora
 import T5
 
 /// Everything that decides a recommender run, saved with every checkpoint (`run.json`).
@@ -45,4 +46,6 @@ public struct EpochLog: Codable, Sendable, Equatable {
     public var learningRate: Float
     public var validation: [String: Double]
     public var validationSeconds: Double
+    /// Validation per source domain, for runs on several merged domains (nil for one domain).
+    public var validationPerDomain: [DomainMetrics]?
 }

@@ -149,15 +149,19 @@ public final class RecommenderRunner {
             line.finish(String(format: "loss %.4f", lossSum / Double(max(samples, 1))))
 
             let evalStart = Date()
-            let validation = try evaluate(part: .validation, users: config.validationUsers == 0 ? nil : config.validationUsers, progress: false)
+            let validation = try evaluatePerDomain(part: .validation, users: config.validationUsers == 0 ? nil : config.validationUsers, progress: false)
             let score = validation.report.metrics["ndcg@10"] ?? 0
             state.log.append(EpochLog(epoch: epoch, loss: lossSum / Double(max(samples, 1)), samples: samples, seconds: seconds,
                                       tokensPerSecond: Double(tokens) / max(seconds, 1e-9), learningRate: schedule.learningRate(step: state.globalStep),
-                                      validation: validation.report.metrics, validationSeconds: Date().timeIntervalSince(evalStart)))
+                                      validation: validation.report.metrics, validationSeconds: Date().timeIntervalSince(evalStart),
+                                      validationPerDomain: validation.domains.isEmpty ? nil : validation.domains))
             if verbose {
                 Log.info(String(format: "epoch %d: loss %.4f, valid R@10 %.4f N@10 %.4f (%d users), %.0fs train + %.0fs eval",
                                 epoch, lossSum / Double(max(samples, 1)), validation.report.metrics["recall@10"] ?? 0, score,
                                 validation.report.users, seconds, Date().timeIntervalSince(evalStart)))
+                for d in validation.domains {
+                    Log.info(String(format: "  %@: valid R@10 %.4f N@10 %.4f (%d users)", d.domain, d.metrics["recall@10"] ?? 0, d.metrics["ndcg@10"] ?? 0, d.users))
+                }
             }
             if state.bestScore.map({ score > $0 }) ?? true {
                 state.bestScore = score
@@ -187,6 +191,14 @@ public final class RecommenderRunner {
         }
     }
 
+    /// Evaluation with a per-domain breakdown (by the `<domain>/` prefix of user ids) for runs
+    /// on a merged domain; the breakdown is empty for a single domain.
+    public func evaluatePerDomain(part: EvaluationPart, users: Int?, progress: Bool) throws -> (report: MetricsReport, ranks: [UserRank], domains: [DomainMetrics]) {
+        let (report, ranks) = try evaluate(part: part, users: users, progress: progress)
+        let merged = MultiDomain.parts(ofName: trainer.data.domain.name).count > 1
+        return (report, ranks, merged ? Metrics.perDomain(ranks) : [])
+    }
+
     func configSummary() -> [String: String] {
         let c = config
         return ["preset": c.preset.rawValue, "d_model": "\(model.config.d_model)", "layers": "\(model.config.num_layers)+\(model.config.decoderLayers)",
@@ -197,11 +209,17 @@ public final class RecommenderRunner {
 
     func writeLog(_ state: RunState) throws {
         try AtomicFile.writeJSON(state.log, to: folder.appendingPathComponent("log.json"))
-        let plot = SVGPlot(title: "recommender training", xLabel: "epoch", series: [
+        var series: [SVGPlot.Series] = [
             .init(name: "training loss", points: state.log.map { (Double($0.epoch), $0.loss) }),
             .init(name: "validation recall@10", points: state.log.map { (Double($0.epoch), $0.validation["recall@10"] ?? .nan) }),
             .init(name: "validation ndcg@10", points: state.log.map { (Double($0.epoch), $0.validation["ndcg@10"] ?? .nan) }),
-        ])
+        ]
+        for domain in state.log.last?.validationPerDomain?.map(\.domain) ?? [] {
+            series.append(.init(name: "valid R@10 \(domain)", points: state.log.map { entry in
+                (Double(entry.epoch), entry.validationPerDomain?.first { $0.domain == domain }?.metrics["recall@10"] ?? .nan)
+            }))
+        }
+        let plot = SVGPlot(title: "recommender training", xLabel: "epoch", series: series)
         try AtomicFile.write(plot.render(), to: folder.appendingPathComponent("curve.svg"))
     }
 }

@@ -383,13 +383,3 @@ public enum ZeroShot {
         return out
     }
 }
-
-extension RecommenderRunner {
-    /// Evaluation with a per-domain breakdown (by the `<domain>/` prefix of user ids) for runs
-    /// on a merged domain; the breakdown is empty for a single domain.
-    public func evaluatePerDomain(part: EvaluationPart, users: Int?, progress: Bool) throws -> (report: MetricsReport, ranks: [UserRank], domains: [DomainMetrics]) {
-        let (report, ranks) = try evaluate(part: part, users: users, progress: progress)
-        let merged = MultiDomain.parts(ofName: trainer.data.domain.name).count > 1
-        return (report, ranks, merged ? Metrics.perDomain(ranks) : [])
-    }
-}

@@ -115,6 +115,12 @@ final class ZeroShotTests: XCTestCase {
         let total = domains.reduce(0.0) { $0 + $1.metrics["recall@10"]! * Double($1.users) } / 30
         XCTAssertEqual(total, report.metrics["recall@10"]!, accuracy: 1e-12)
         XCTAssertEqual(ranks.count, 30)
+        // Training on merged domains logged validation per domain, summing to the sample.
+        let log = try JSONDecoder().decode([EpochLog].self, from: Data(contentsOf: folder.appendingPathComponent("log.json")))
+        let logged = try XCTUnwrap(log.last?.validationPerDomain)
+        XCTAssertEqual(logged.map(\.domain).sorted(), ["kitchen", "pets"])
+        XCTAssertEqual(logged.map(\.users).reduce(0, +), 20)
+        XCTAssert(try String(contentsOf: folder.appendingPathComponent("curve.svg"), encoding: .utf8).contains("valid R@10 pets"))
     }
 
     func testRunGeneratorOnBadInputIsHandledAndReported() throws {
