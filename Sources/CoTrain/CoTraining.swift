@@ -93,7 +93,8 @@ public enum CoTraining {
                 throw RecommenderError.checkpoint(path: folder.path, message: "holds a co-training run already; pass --resume or choose another --out")
             }
             state = CoTrainState(rng: SeededGenerator(seed: config.recommender.seed &+ 4242))
-            let tokenizer = try SharedVocabulary.train(catalogs: [domain.catalog], size: config.recommender.vocabularySize)
+            let tokenizer = try SharedVocabulary.train(catalogs: [domain.catalog], size: config.recommender.vocabularySize,
+                                                                framing: PromptTemplates.vocabularyFraming())
             if verbose { Log.info("vocabulary: \(tokenizer.vocabularySize) pieces; bootstrapping the \(config.generator.preset.rawValue) ID generator") }
             generator = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], tokenizer: tokenizer, config: config.generator,
                                                       fieldWeights: config.ids.fieldWeights, verbose: verbose)

@@ -7,14 +7,30 @@ import Tokenizer
 /// soft-embedding bridge needs identical vocabularies, METHOD.md §1). Trained on catalog text
 /// only — never on interactions — so no held-out information can shape it.
 public enum SharedVocabulary {
-    public static func train(catalogs: [Catalog], size: Int, seed: UInt32 = 1) throws -> Tokenizer {
+    /// - Parameters:
+    ///   - catalogs: every field of every item is a sentence, once as written (what the generator
+    ///     reads) and once in the case-folded word form textual IDs take (what the recommender reads
+    ///     and writes). Without the second form, a cased vocabulary splits lower-case ID words into
+    ///     fragments ("garnier" → gar·n·ier), which makes prompts and targets 2–3× longer.
+    ///   - framing: fixed text the models read around the catalog text (prompt templates with their
+    ///     separators); repeated so that its words and punctuation become whole pieces instead of
+    ///     characters or byte fallbacks.
+    public static func train(catalogs: [Catalog], size: Int, seed: UInt32 = 1, framing: [String] = []) throws -> Tokenizer {
         var sentences: [String] = []
         for catalog in catalogs {
             for i in 0 ..< catalog.count {
                 for field in catalog.fields[i] where !field.value.isEmpty {
-                    sentences.append(String(field.value.prefix(2000)))
+                    let value = String(field.value.prefix(2000))
+                    sentences.append(value)
+                    let folded = IDNormalizer.words(value, fold: true).joined(separator: " ")
+                    if !folded.isEmpty, folded != value { sentences.append(folded) }
                 }
             }
+        }
+        if !sentences.isEmpty, !framing.isEmpty {
+            // Frequent enough to be learned whole, small next to the catalog text.
+            let repeats = max(20, sentences.count / 200)
+            for text in framing { sentences += Array(repeating: text, count: repeats) }
         }
         guard !sentences.isEmpty else { throw IDGenError.invalid("the catalog has no text to train a vocabulary on") }
         var options = TrainingOptions()

@@ -57,7 +57,8 @@ public enum RecommenderPipeline {
                 model = try T5Model.load(folder: initFolder)
                 tokenizer = try inputs.tokenizer ?? Tokenizer(contentsOf: initFolder.appendingPathComponent("spiece.model"))
             } else {
-                tokenizer = try inputs.tokenizer ?? SharedVocabulary.train(catalogs: [inputs.domain.catalog], size: config.vocabularySize)
+                tokenizer = try inputs.tokenizer ?? SharedVocabulary.train(catalogs: [inputs.domain.catalog], size: config.vocabularySize,
+                                                                                     framing: PromptTemplates.vocabularyFraming())
                 var t5 = T5Config.preset(config.preset, vocabularySize: tokenizer.vocabularySize)
                 t5.dropout_rate = config.dropout
                 var g = SeededGenerator(seed: config.seed)

@@ -18,6 +18,12 @@ public enum PromptTemplates {
         "User{user} has this purchase sequence : {history} . What is a good next item ?",
         "Based on {history} , what should user{user} be offered next ?",
     ]
+
+    /// The templates as the vocabulary should see them (`SharedVocabulary.train(framing:)`):
+    /// no user ID, the history as bare separators, so template words and ` ; ` become pieces.
+    public static func vocabularyFraming(_ templates: [String] = standard) -> [String] {
+        templates.map { $0.replacingOccurrences(of: "{user}", with: "").replacingOccurrences(of: "{history}", with: "; ; ;") }
+    }
 }
 
 /// A prompt as the recommender sees it: token ids (ending with end-of-sequence) and, for each
@@ -51,13 +57,23 @@ public struct PromptEncoder: Sendable {
     /// whole until the prompt fits, so item spans are never cut.
     public let maximumLength: Int
 
+    /// The ` ; ` between history items as one piece when the vocabulary has one ("▁;", else ";"
+    /// — item IDs start with "▁", so the boundary stays visible), otherwise however the
+    /// tokenizer writes it (usually "▁" + ";" or a byte fallback: two tokens per history item).
+    static func separatorTokens(_ tokenizer: Tokenizer) -> [Int32] {
+        for piece in ["\u{2581};", ";"] {
+            if let id = tokenizer.id(forPiece: piece), tokenizer.kind(ofID: id) == .normal { return [id] }
+        }
+        return tokenizer.encode(";")
+    }
+
     public init(tokenizer: Tokenizer, templates: [String] = PromptTemplates.standard, maximumLength: Int = 256) throws {
         guard let eos = tokenizer.eosID else {
             throw RecommenderError.invalidInput("the tokenizer \(tokenizer.source) has no end-of-sequence piece")
         }
         eosID = eos
         self.maximumLength = maximumLength
-        separator = tokenizer.encode(";")
+        separator = Self.separatorTokens(tokenizer)
         self.templates = try templates.enumerated().map { index, template in
             var segments: [Segment] = []
             var rest = Substring(template)

@@ -81,7 +81,12 @@ public struct RecommenderTrainer {
         gen.numBeams = config.numBeams
         gen.numReturnSequences = config.numBeams
         gen.eosTokenId = data.eos
-        gen.earlyStopping = .whenFull
+        // Rank items by p(ID | prompt): no length normalisation, and no stopping before a better
+        // item is impossible. HF's `early_stopping=True` stops once `num_beams` IDs are finished,
+        // so short, unlikely IDs that finish early crowd out longer likely ones (a model sure of a
+        // 7-token ID at p 0.98 returned four 4-token IDs instead; LearnabilityTests).
+        gen.earlyStopping = .never
+        gen.lengthPenalty = 0
         let results = try model.generate(inputs: inputs, config: gen, constraint: data.trie, batchSize: config.evaluationBatchSize)
         return results.map { result in
             var seen = Set<Int>()
