@@ -11,6 +11,12 @@ struct DropoutState {
         guard p > 0, generator != nil else { return x }
         return dropout(x, p: p, generator: &generator!)
     }
+
+    /// dropout(relu(x)) fused (relu alone when dropout is off).
+    mutating func applyAfterRelu(_ x: Variable) -> Variable {
+        guard p > 0, generator != nil else { return relu(x) }
+        return reluDropout(x, p: p, generator: &generator!)
+    }
 }
 
 extension T5Model {
@@ -97,12 +103,21 @@ extension T5Model {
         return permute(rows, [1, 0]).reshaped([config.num_heads, queries, keys]) // [H, T, S]
     }
 
-    func attend(_ w: T5AttentionWeights, _ x: Variable, kv: Variable, bias: Variable?, keyMask: Tensor?, causal: Bool,
-                _ d: inout DropoutState) -> Variable {
+    /// Self-attention: q, k and v in one projection (one GEMM forward, two backward).
+    func selfAttend(_ w: T5AttentionWeights, _ x: Variable, bias: Variable?, keyMask: Tensor?, causal: Bool,
+                    _ d: inout DropoutState) -> Variable {
+        let qkv = linear(x, weight: concat([w.q, w.k, w.v], axis: 0)) // [B, T, 3·inner]
+        let a = attention(packedQKV: qkv, heads: config.num_heads, bias: bias, keyMask: keyMask, causal: causal,
+                          dropout: d.p, generator: &d.generator) // [B, T, inner]
+        return linear(a, weight: w.o) // [B, T, d_model]
+    }
+
+    /// Cross-attention: keys and values of the encoder output in one projection.
+    func crossAttend(_ w: T5AttentionWeights, _ x: Variable, encoderOutput: Variable, keyMask: Tensor?,
+                     _ d: inout DropoutState) -> Variable {
         let q = linear(x, weight: w.q) // [B, T, inner]
-        let k = linear(kv, weight: w.k) // [B, S, inner]
-        let v = linear(kv, weight: w.v) // [B, S, inner]
-        let a = attention(query: q, key: k, value: v, heads: config.num_heads, bias: bias, keyMask: keyMask, causal: causal,
+        let kv = linear(encoderOutput, weight: concat([w.k, w.v], axis: 0)) // [B, S, 2·inner]
+        let a = attention(query: q, packedKeyValue: kv, heads: config.num_heads, keyMask: keyMask,
                           dropout: d.p, generator: &d.generator) // [B, T, inner]
         return linear(a, weight: w.o) // [B, T, d_model]
     }
@@ -111,6 +126,9 @@ extension T5Model {
         let act: (Variable) -> Variable = activation == .relu ? relu : gelu
         var h: Variable
         if let wi = ff.wi {
+            if activation == .relu { // relu and dropout in one pass
+                return linear(d.applyAfterRelu(linear(x, weight: wi)), weight: ff.wo) // hidden [B, T, d_ff]
+            }
             h = act(linear(x, weight: wi)) // [B, T, d_ff]
         } else {
             h = act(linear(x, weight: ff.wi0!)) * linear(x, weight: ff.wi1!)
@@ -125,7 +143,7 @@ extension T5Model {
         let bias = positionBias(encoder.relativeAttentionBias, queries: s, keys: s, bidirectional: true)
         for block in encoder.blocks {
             let n = rmsNorm(x, weight: block.selfAttentionNorm, eps: eps)
-            x = x + d.apply(attend(block.selfAttention, n, kv: n, bias: bias, keyMask: keyMask, causal: false, &d))
+            x = x + d.apply(selfAttend(block.selfAttention, n, bias: bias, keyMask: keyMask, causal: false, &d))
             let m = rmsNorm(x, weight: block.feedForwardNorm, eps: eps)
             x = x + d.apply(feedForward(block.feedForward, m, &d))
         }
@@ -138,10 +156,9 @@ extension T5Model {
         let bias = positionBias(decoder.relativeAttentionBias, queries: t, keys: t, bidirectional: false)
         for block in decoder.blocks {
             let n = rmsNorm(x, weight: block.selfAttentionNorm, eps: eps)
-            x = x + d.apply(attend(block.selfAttention, n, kv: n, bias: bias, keyMask: nil, causal: true, &d))
+            x = x + d.apply(selfAttend(block.selfAttention, n, bias: bias, keyMask: nil, causal: true, &d))
             let c = rmsNorm(x, weight: block.crossAttentionNorm!, eps: eps)
-            x = x + d.apply(attend(block.crossAttention!, c, kv: encoderOutput, bias: nil, keyMask: encoderKeyMask,
-                                   causal: false, &d))
+            x = x + d.apply(crossAttend(block.crossAttention!, c, encoderOutput: encoderOutput, keyMask: encoderKeyMask, &d))
             let m = rmsNorm(x, weight: block.feedForwardNorm, eps: eps)
             x = x + d.apply(feedForward(block.feedForward, m, &d))
         }

@@ -402,6 +402,12 @@ public enum Kernels {
         }
     }
 
+    /// y += x on the calling thread (callers that already split their work).
+    @inline(__always)
+    public static func addInPlaceSerial(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        for j in 0 ..< n { y[j] += x[j] }
+    }
+
     /// y = x (copy) or y += x
     public static func copyOrAdd(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, accumulate: Bool) {
         if accumulate { addInPlace(x, y, n) } else { y.update(from: x, count: n) }
