@@ -12,6 +12,12 @@ struct DropoutState {
         return dropout(x, p: p, generator: &generator!)
     }
 
+    /// x + dropout(y) fused (x + y when dropout is off).
+    mutating func residual(_ x: Variable, _ y: Variable) -> Variable {
+        guard p > 0, generator != nil else { return x + y }
+        return addDropout(x, y, p: p, generator: &generator!)
+    }
+
     /// dropout(relu(x)) fused (relu alone when dropout is off).
     mutating func applyAfterRelu(_ x: Variable) -> Variable {
         guard p > 0, generator != nil else { return relu(x) }
@@ -143,9 +149,9 @@ extension T5Model {
         let bias = positionBias(encoder.relativeAttentionBias, queries: s, keys: s, bidirectional: true)
         for block in encoder.blocks {
             let n = rmsNorm(x, weight: block.selfAttentionNorm, eps: eps)
-            x = x + d.apply(selfAttend(block.selfAttention, n, bias: bias, keyMask: keyMask, causal: false, &d))
+            x = d.residual(x, selfAttend(block.selfAttention, n, bias: bias, keyMask: keyMask, causal: false, &d))
             let m = rmsNorm(x, weight: block.feedForwardNorm, eps: eps)
-            x = x + d.apply(feedForward(block.feedForward, m, &d))
+            x = d.residual(x, feedForward(block.feedForward, m, &d))
         }
         return d.apply(rmsNorm(x, weight: encoder.finalLayerNorm, eps: eps))
     }
@@ -156,11 +162,11 @@ extension T5Model {
         let bias = positionBias(decoder.relativeAttentionBias, queries: t, keys: t, bidirectional: false)
         for block in decoder.blocks {
             let n = rmsNorm(x, weight: block.selfAttentionNorm, eps: eps)
-            x = x + d.apply(selfAttend(block.selfAttention, n, bias: bias, keyMask: nil, causal: true, &d))
+            x = d.residual(x, selfAttend(block.selfAttention, n, bias: bias, keyMask: nil, causal: true, &d))
             let c = rmsNorm(x, weight: block.crossAttentionNorm!, eps: eps)
-            x = x + d.apply(crossAttend(block.crossAttention!, c, encoderOutput: encoderOutput, keyMask: encoderKeyMask, &d))
+            x = d.residual(x, crossAttend(block.crossAttention!, c, encoderOutput: encoderOutput, keyMask: encoderKeyMask, &d))
             let m = rmsNorm(x, weight: block.feedForwardNorm, eps: eps)
-            x = x + d.apply(feedForward(block.feedForward, m, &d))
+            x = d.residual(x, feedForward(block.feedForward, m, &d))
         }
         var h = d.apply(rmsNorm(x, weight: decoder.finalLayerNorm, eps: eps))
         if config.scalesDecoderOutput { h = h * (1 / Float(config.d_model).squareRoot()) }

@@ -410,7 +410,10 @@ public enum Kernels {
 
     /// y = x (copy) or y += x
     public static func copyOrAdd(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, accumulate: Bool) {
-        if accumulate { addInPlace(x, y, n) } else { y.update(from: x, count: n) }
+        if accumulate { addInPlace(x, y, n); return }
+        Parallel.split(n, costPerItem: 1, minimumWork: 1 << 18) { r in
+            (y + r.lowerBound).update(from: x + r.lowerBound, count: r.count)
+        }
     }
 
     // MARK: AdamW

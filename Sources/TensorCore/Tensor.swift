@@ -310,6 +310,22 @@ extension Tensor {
         return (out, mask)
     }
 
+    /// x + y · mask in one pass (a residual connection after dropout); returns the sum and the
+    /// mask (the one `dropoutMask` would draw from this generator state).
+    public static func addDropout(_ x: Tensor, _ y: Tensor, p: Float, generator: inout SeededGenerator) -> (output: Tensor, mask: Tensor) {
+        precondition(x.count == y.count, "addDropout: \(x.shape) + \(y.shape)")
+        let mask = Tensor(uninitialized: y.shape), out = Tensor(uninitialized: x.shape)
+        let xp = x.pointer, yp = y.pointer, mp = mask.pointer, op = out.pointer
+        DropoutKernel.run(count: x.count, p: p, generator: &generator) { i, m, n in
+            if n == 16 {
+                store16(m, mp + i); store16(load16(xp + i) + load16(yp + i) * m, op + i)
+            } else {
+                for j in 0 ..< n { mp[i + j] = m[j]; op[i + j] = xp[i + j] + yp[i + j] * m[j] }
+            }
+        }
+        return (out, mask)
+    }
+
     /// relu(x) with inverted dropout in one pass (the T5 feed-forward hidden layer). No mask
     /// is returned: where the output is positive the mask was 1/(1−p), elsewhere the
     /// gradient is 0, so the backward needs only the output (`Kernels.reluBackward` scaled).

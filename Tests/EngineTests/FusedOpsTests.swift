@@ -51,6 +51,21 @@ final class FusedOpsTests: XCTestCase {
         }
     }
 
+    func testAddDropoutEqualsAddOfDropout() {
+        let x = Variable.parameter(randn([7, 300], 11)), y = Variable.parameter(randn([7, 300], 12))
+        var g1 = SeededGenerator(seed: 4), g2 = SeededGenerator(seed: 4)
+        let a = x + dropout(y, p: 0.2, generator: &g1)
+        let b = addDropout(x, y, p: 0.2, generator: &g2)
+        XCTAssertEqual(a.value.scalars, b.value.scalars)
+        let dOut = randn(a.shape, 13)
+        a.backward(gradient: dOut)
+        let gx = x.grad!.copy(), gy = y.grad!.copy()
+        x.zeroGrad(); y.zeroGrad()
+        b.backward(gradient: dOut)
+        XCTAssertEqual(gx.scalars, x.grad!.scalars)
+        XCTAssertEqual(gy.scalars, y.grad!.scalars)
+    }
+
     /// Packed q/k/v (self-attention) and packed k/v (cross-attention) give the values and
     /// gradients of the separate projections.
     func testPackedAttentionEqualsSeparate() {
