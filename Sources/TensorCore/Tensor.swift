@@ -289,9 +289,7 @@ extension Tensor {
     /// Deterministic for a seed, independent of thread timing (see `DropoutKernel`).
     public static func dropoutMask(shape: [Int], p: Float, generator: inout SeededGenerator) -> Tensor {
         let mask = Tensor(uninitialized: shape)
-        DropoutKernel.run(count: mask.count, p: p, generator: &generator) { i, m, n in
-            if n == 16 { store16(m, mask.pointer + i) } else { for j in 0 ..< n { mask.pointer[i + j] = m[j] } }
-        }
+        DropoutKernel.run(count: mask.count, p: p, generator: &generator, DropoutKernel.MaskOnly(mask: mask.pointer))
         return mask
     }
 
@@ -299,14 +297,8 @@ extension Tensor {
     /// `dropoutMask` would draw from this generator state).
     public static func dropout(_ x: Tensor, p: Float, generator: inout SeededGenerator) -> (output: Tensor, mask: Tensor) {
         let mask = Tensor(uninitialized: x.shape), out = Tensor(uninitialized: x.shape)
-        let xp = x.pointer, mp = mask.pointer, op = out.pointer
-        DropoutKernel.run(count: x.count, p: p, generator: &generator) { i, m, n in
-            if n == 16 {
-                store16(m, mp + i); store16(load16(xp + i) * m, op + i)
-            } else {
-                for j in 0 ..< n { mp[i + j] = m[j]; op[i + j] = xp[i + j] * m[j] }
-            }
-        }
+        DropoutKernel.run(count: x.count, p: p, generator: &generator,
+                          DropoutKernel.Scale(x: x.pointer, mask: mask.pointer, out: out.pointer))
         return (out, mask)
     }
 
@@ -315,82 +307,111 @@ extension Tensor {
     public static func addDropout(_ x: Tensor, _ y: Tensor, p: Float, generator: inout SeededGenerator) -> (output: Tensor, mask: Tensor) {
         precondition(x.count == y.count, "addDropout: \(x.shape) + \(y.shape)")
         let mask = Tensor(uninitialized: y.shape), out = Tensor(uninitialized: x.shape)
-        let xp = x.pointer, yp = y.pointer, mp = mask.pointer, op = out.pointer
-        DropoutKernel.run(count: x.count, p: p, generator: &generator) { i, m, n in
-            if n == 16 {
-                store16(m, mp + i); store16(load16(xp + i) + load16(yp + i) * m, op + i)
-            } else {
-                for j in 0 ..< n { mp[i + j] = m[j]; op[i + j] = xp[i + j] + yp[i + j] * m[j] }
-            }
-        }
+        DropoutKernel.run(count: x.count, p: p, generator: &generator,
+                          DropoutKernel.AddScaled(x: x.pointer, y: y.pointer, mask: mask.pointer, out: out.pointer))
         return (out, mask)
     }
 
     /// relu(x) with inverted dropout in one pass (the T5 feed-forward hidden layer). No mask
     /// is returned: where the output is positive the mask was 1/(1−p), elsewhere the
-    /// gradient is 0, so the backward needs only the output (`Kernels.reluBackward` scaled).
+    /// gradient is 0, so the backward needs only the output.
     public static func reluDropout(_ x: Tensor, p: Float, generator: inout SeededGenerator) -> Tensor {
         let out = Tensor(uninitialized: x.shape)
-        let xp = x.pointer, op = out.pointer
-        let zero = V16(repeating: 0)
-        DropoutKernel.run(count: x.count, p: p, generator: &generator) { i, m, n in
-            if n == 16 {
-                let v = load16(xp + i)
-                store16((v * m).replacing(with: zero, where: v .< zero), op + i)
-            } else {
-                for j in 0 ..< n { op[i + j] = xp[i + j] > 0 ? xp[i + j] * m[j] : 0 }
-            }
-        }
+        DropoutKernel.run(count: x.count, p: p, generator: &generator, DropoutKernel.Relu(x: x.pointer, out: out.pointer))
         return out
     }
 }
 
-/// Draws inverted-dropout decisions 16 at a time: 8 xoshiro256** streams run side by side in
-/// SIMD lanes (the multiplications by 5 and 9 are shifts and adds, so AVX2 runs them), each
-/// 64-bit draw gives two 32-bit uniforms compared with p·2³². The element range is cut in two
-/// fixed halves (multiples of 16) with their own 8 streams forked from `generator`, so the
-/// masks depend on the seed only, not on threads. (A scalar generator was 7% of a T5 step.)
-public enum DropoutKernel {
-    /// Calls `body(start, mask16, count)` for consecutive chunks of 16 elements (the last one
-    /// may be shorter; `count` says how many lanes are valid), from two threads.
-    @inline(__always)
-    public static func run(count n: Int, p: Float, generator: inout SeededGenerator,
-                           _ body: (Int, V16, Int) -> Void) {
+/// Draws inverted-dropout decisions 16 at a time: 8 xorshift128+ streams run side by side in
+/// SIMD lanes (shifts, xors and adds only, so AVX2 runs all of it: xoshiro's 64-bit rotate
+/// was scalarised), each 64-bit draw gives two 32-bit uniforms compared with p·2³². The element
+/// range is cut in two fixed halves (multiples of 16), each with its own 8 streams forked from
+/// `generator`, so masks depend on the seed only, not on threads. The per-chunk work is a
+/// generic `Body` so it is specialised into the loop (a closure was an indirect call per
+/// chunk). A scalar generator was 7% of a T5 training step.
+enum DropoutKernel {
+    protocol Body {
+        /// Handles elements i ..< i + n (n ≤ 16) with their mask values (0 or 1/(1−p)).
+        func callAsFunction(_ i: Int, _ mask: V16, _ n: Int)
+    }
+
+    static func run<B: Body>(count n: Int, p: Float, generator: inout SeededGenerator, _ body: B) {
         precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
         let keep = 1 / (1 - p)
         let threshold = UInt32(min(Double(p) * 4_294_967_296.0, 4_294_967_295.0))
-        // Per half, 8 lanes × 4 state words, word-major: states[half][word] is a SIMD8.
-        var seeds: [[SIMD8<UInt64>]] = []
+        // Per half, 8 lanes × 2 state words (never both zero: SplitMix-seeded forks).
+        var seeds: [(SIMD8<UInt64>, SIMD8<UInt64>)] = []
         for _ in 0 ..< 2 {
-            var words = [SIMD8<UInt64>](repeating: .zero, count: 4)
+            var a = SIMD8<UInt64>.zero, b = SIMD8<UInt64>.zero
             for lane in 0 ..< 8 {
                 let st = generator.fork().state
-                for w in 0 ..< 4 { words[w][lane] = st[w] }
+                a[lane] = st[0]; b[lane] = st[1] | 1
             }
-            seeds.append(words)
+            seeds.append((a, b))
         }
         let half = (n / 2 + 15) / 16 * 16
         Parallel.split(2, costPerItem: n, minimumWork: 1 << 16) { parts in
             for part in parts {
-                var s0 = seeds[part][0], s1 = seeds[part][1], s2 = seeds[part][2], s3 = seeds[part][3]
+                var (s0, s1) = seeds[part]
                 let lo = part == 0 ? 0 : min(half, n), hi = part == 0 ? min(half, n) : n
                 let keepV = V16(repeating: keep), zero = V16(repeating: 0)
                 let thr = SIMD16<UInt32>(repeating: threshold)
                 var i = lo
                 while i < hi {
-                    // xoshiro256** on 8 lanes: result = rotl(s1 · 5, 7) · 9.
-                    let x = (s1 &<< 2) &+ s1
-                    let r = (x &<< 7) | (x &>> 57)
-                    let result = (r &<< 3) &+ r
-                    let t = s1 &<< 17
-                    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3; s2 ^= t
-                    s3 = (s3 &<< 45) | (s3 &>> 19)
-                    let u = unsafeBitCast(result, to: SIMD16<UInt32>.self)
-                    let m = keepV.replacing(with: zero, where: u .< thr)
-                    body(i, m, min(16, hi - i))
+                    // xorshift128+ (Vigna's 23/17/26) on 8 lanes.
+                    var x = s0
+                    let y = s1
+                    s0 = y
+                    x ^= x &<< 23
+                    s1 = x ^ y ^ (x &>> 17) ^ (y &>> 26)
+                    let u = unsafeBitCast(s1 &+ y, to: SIMD16<UInt32>.self)
+                    body(i, keepV.replacing(with: zero, where: u .< thr), min(16, hi - i))
                     i += 16
                 }
             }
+        }
+    }
+
+    struct MaskOnly: Body {
+        let mask: UnsafeMutablePointer<Float>
+        @inline(__always) func callAsFunction(_ i: Int, _ m: V16, _ n: Int) {
+            if n == 16 { store16(m, mask + i) } else { for j in 0 ..< n { mask[i + j] = m[j] } }
+        }
+    }
+
+    struct Scale: Body {
+        let x: UnsafePointer<Float>, mask: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+        init(x: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+            self.x = UnsafePointer(x); self.mask = mask; self.out = out
+        }
+        @inline(__always) func callAsFunction(_ i: Int, _ m: V16, _ n: Int) {
+            if n == 16 { store16(m, mask + i); store16(load16(x + i) * m, out + i); return }
+            for j in 0 ..< n { mask[i + j] = m[j]; out[i + j] = x[i + j] * m[j] }
+        }
+    }
+
+    struct AddScaled: Body {
+        let x: UnsafePointer<Float>, y: UnsafePointer<Float>, mask: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+        init(x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>, mask: UnsafeMutablePointer<Float>,
+             out: UnsafeMutablePointer<Float>) {
+            self.x = UnsafePointer(x); self.y = UnsafePointer(y); self.mask = mask; self.out = out
+        }
+        @inline(__always) func callAsFunction(_ i: Int, _ m: V16, _ n: Int) {
+            if n == 16 { store16(m, mask + i); store16(load16(x + i) + load16(y + i) * m, out + i); return }
+            for j in 0 ..< n { mask[i + j] = m[j]; out[i + j] = x[i + j] + y[i + j] * m[j] }
+        }
+    }
+
+    struct Relu: Body {
+        let x: UnsafePointer<Float>, out: UnsafeMutablePointer<Float>
+        init(x: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) { self.x = UnsafePointer(x); self.out = out }
+        @inline(__always) func callAsFunction(_ i: Int, _ m: V16, _ n: Int) {
+            if n == 16 {
+                let v = load16(x + i), zero = V16(repeating: 0)
+                store16((v * m).replacing(with: zero, where: v .< zero), out + i)
+                return
+            }
+            for j in 0 ..< n { out[i + j] = x[i + j] > 0 ? x[i + j] * m[j] : 0 }
         }
     }
 }
