@@ -44,6 +44,22 @@ public func attention(query: Variable, packedKeyValue kv: Variable, heads: Int, 
                          generator: &generator)
 }
 
+/// Attention whose keys and values are column blocks of a wider projection `keysAndValues`
+/// [B, S, width]: keys at columns `keyOffset ..< keyOffset + inner`, values at `valueOffset …`
+/// (the cross-attention keys and values of every decoder layer from one GEMM over the encoder
+/// output). The gradient lands in those columns of one buffer.
+public func attention(query: Variable, keysAndValues kv: Variable, keyOffset: Int, valueOffset: Int, heads: Int,
+                      bias: Variable? = nil, keyMask: Tensor? = nil, causal: Bool = false, dropout p: Float = 0,
+                      generator: inout SeededGenerator?) -> Variable {
+    let inner = query.shape[2], width = kv.shape.count == 3 ? kv.shape[2] : 0
+    precondition(query !== kv && keyOffset >= 0 && valueOffset >= 0 && keyOffset + inner <= width
+                 && valueOffset + inner <= width,
+                 "attention: query \(query.shape), keys/values \(kv.shape) at columns \(keyOffset), \(valueOffset)")
+    return attentionCore(q: .init(query, 0, inner), k: .init(kv, keyOffset, width), v: .init(kv, valueOffset, width),
+                         inner: inner, heads: heads, bias: bias, keyMask: keyMask, causal: causal, p: p,
+                         generator: &generator)
+}
+
 /// A column block `offset ..< offset + inner` of a [B, L, ld] projection.
 struct AttentionOperand {
     let variable: Variable
@@ -82,8 +98,20 @@ func attentionCore(q: AttentionOperand, k: AttentionOperand, v: AttentionOperand
                       dropoutMask: dropMask?.pointer)
     return record(out, parents) { g in
         // One gradient buffer (and one overwrite/accumulate decision) per distinct input.
+        // A fresh buffer that these operands only partly cover (column blocks of a wider
+        // projection) is zeroed first and accumulated into, so its other columns stay valid.
         var buffers: [(Variable, UnsafeMutablePointer<Float>, Bool)] = []
-        for x in inputs where x.requiresGrad { x.withGradBuffer { b, a in buffers.append((x, b.pointer, a)) } }
+        for x in inputs where x.requiresGrad {
+            let covered = [q, k, v].filter { $0.variable === x }.count * inner
+            x.withGradBuffer { b, a in
+                if !a && covered < x.shape[2] {
+                    b.fill(0)
+                    buffers.append((x, b.pointer, true))
+                } else {
+                    buffers.append((x, b.pointer, a))
+                }
+            }
+        }
         func grad(_ o: AttentionOperand) -> (UnsafeMutablePointer<Float>?, Bool) {
             guard let e = buffers.first(where: { $0.0 === o.variable }) else { return (nil, false) }
             return (e.1 + o.offset, e.2)

@@ -118,13 +118,14 @@ extension T5Model {
         return linear(a, weight: w.o) // [B, T, d_model]
     }
 
-    /// Cross-attention: keys and values of the encoder output in one projection.
-    func crossAttend(_ w: T5AttentionWeights, _ x: Variable, encoderOutput: Variable, keyMask: Tensor?,
+    /// Cross-attention of decoder layer `layer`; `crossKV` [B, S, L·2·inner] holds every layer's
+    /// keys and values of the encoder output (one GEMM: the encoder output is packed once).
+    func crossAttend(_ w: T5AttentionWeights, _ x: Variable, crossKV: Variable, layer: Int, keyMask: Tensor?,
                      _ d: inout DropoutState) -> Variable {
+        let inner = config.innerDimension
         let q = linear(x, weight: w.q) // [B, T, inner]
-        let kv = linear(encoderOutput, weight: concat([w.k, w.v], axis: 0)) // [B, S, 2·inner]
-        let a = attention(query: q, packedKeyValue: kv, heads: config.num_heads, keyMask: keyMask,
-                          dropout: d.p, generator: &d.generator) // [B, T, inner]
+        let a = attention(query: q, keysAndValues: crossKV, keyOffset: layer * 2 * inner, valueOffset: layer * 2 * inner + inner,
+                          heads: config.num_heads, keyMask: keyMask, dropout: d.p, generator: &d.generator) // [B, T, inner]
         return linear(a, weight: w.o) // [B, T, d_model]
     }
 
@@ -160,11 +161,14 @@ extension T5Model {
         let t = ids.shape[1], eps = config.layer_norm_epsilon
         var x = d.apply(embedding(shared, indices: ids)) // [B, T, d_model]
         let bias = positionBias(decoder.relativeAttentionBias, queries: t, keys: t, bidirectional: false)
-        for block in decoder.blocks {
+        // Keys and values of the encoder output for every layer: [B, S, L·2·inner].
+        let crossWeights = decoder.blocks.flatMap { [$0.crossAttention!.k, $0.crossAttention!.v] }
+        let crossKV = linear(encoderOutput, weight: concat(crossWeights, axis: 0))
+        for (l, block) in decoder.blocks.enumerated() {
             let n = rmsNorm(x, weight: block.selfAttentionNorm, eps: eps)
             x = d.residual(x, selfAttend(block.selfAttention, n, bias: bias, keyMask: nil, causal: true, &d))
             let c = rmsNorm(x, weight: block.crossAttentionNorm!, eps: eps)
-            x = d.residual(x, crossAttend(block.crossAttention!, c, encoderOutput: encoderOutput, keyMask: encoderKeyMask, &d))
+            x = d.residual(x, crossAttend(block.crossAttention!, c, crossKV: crossKV, layer: l, keyMask: encoderKeyMask, &d))
             let m = rmsNorm(x, weight: block.feedForwardNorm, eps: eps)
             x = d.residual(x, feedForward(block.feedForward, m, &d))
         }

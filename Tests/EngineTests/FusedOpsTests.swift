@@ -104,6 +104,28 @@ final class FusedOpsTests: XCTestCase {
         assertClose(kv.grad!, Ops.concat([k.grad!, v.grad!], axis: 2), "cross-attention key/value gradient")
     }
 
+    /// Two attentions reading column blocks of one wider projection (decoder layers sharing
+    /// one cross key/value GEMM): the gradient of each block equals the separate one, and a
+    /// fresh gradient buffer is not left with garbage in the other block.
+    func testColumnBlocksOfOneProjection() {
+        let B = 2, T = 3, S = 6, heads = 2, inner = 8
+        let kv = Variable.parameter(randn([B, S, 4 * inner], 21))
+        let q0 = Variable.parameter(randn([B, T, inner], 22)), q1 = Variable.parameter(randn([B, T, inner], 23))
+        var none: SeededGenerator? = nil
+        let a0 = attention(query: q0, keysAndValues: kv, keyOffset: 0, valueOffset: inner, heads: heads, generator: &none)
+        let a1 = attention(query: q1, keysAndValues: kv, keyOffset: 2 * inner, valueOffset: 3 * inner, heads: heads,
+                           generator: &none)
+        let parts = (0 ..< 4).map { Variable.parameter(Ops.slice(kv.value, axis: 2, range: $0 * inner ..< ($0 + 1) * inner)) }
+        let r0 = attention(query: Variable(q0.value), key: parts[0], value: parts[1], heads: heads, generator: &none)
+        let r1 = attention(query: Variable(q1.value), key: parts[2], value: parts[3], heads: heads, generator: &none)
+        assertClose(a0.value, r0.value, "block 0")
+        assertClose(a1.value, r1.value, "block 1")
+        let d0 = randn(a0.shape, 24), d1 = randn(a1.shape, 25)
+        sum(a1 * Variable(d1) + a0 * Variable(d0)).backward() // block 1's backward runs first
+        sum(r1 * Variable(d1) + r0 * Variable(d0)).backward()
+        assertClose(kv.grad!, Ops.concat(parts.map { $0.grad! }, axis: 2), "gradient of the shared projection")
+    }
+
     func testBufferPoolReusesLargeBuffers() {
         let saved = BufferPool.capacity
         defer { BufferPool.capacity = saved }
