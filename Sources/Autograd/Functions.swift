@@ -340,12 +340,52 @@ public func layerNorm(_ x: Variable, weight: Variable, bias: Variable, eps: Floa
 public func dropout(_ x: Variable, p: Float, generator: inout SeededGenerator) -> Variable {
     precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
     if p == 0 { return x }
-    let mask = Tensor.dropoutMask(shape: x.shape, p: p, generator: &generator)
-    let out = Ops.mul(x.value, mask)
+    let (out, mask) = Tensor.dropout(x.value, p: p, generator: &generator) // mask and product in one pass
     return record(out, [x]) { g in
         x.withGradBuffer { dx, acc in
             let d = dx.pointer, gp = g.pointer, mp = mask.pointer
-            if acc { for i in 0 ..< g.count { d[i] += gp[i] * mp[i] } } else { for i in 0 ..< g.count { d[i] = gp[i] * mp[i] } }
+            Parallel.split(g.count, costPerItem: 1, minimumWork: 1 << 17) { r in
+                if acc { for i in r { d[i] += gp[i] * mp[i] } } else { for i in r { d[i] = gp[i] * mp[i] } }
+            }
+        }
+    }
+}
+
+/// x + dropout(y, p) in one pass (T5's residual connections); same values and generator draws
+/// as `x + dropout(y, p:generator:)`, one tensor and one pass fewer. Plain `x + y` when p == 0.
+public func addDropout(_ x: Variable, _ y: Variable, p: Float, generator: inout SeededGenerator) -> Variable {
+    precondition(x.shape == y.shape, "addDropout: \(x.shape) + \(y.shape)")
+    precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
+    if p == 0 { return x + y }
+    let (out, mask) = Tensor.addDropout(x.value, y.value, p: p, generator: &generator)
+    return record(out, [x, y]) { g in
+        if x.requiresGrad { x.withGradBuffer { dx, acc in Kernels.copyOrAdd(g.pointer, dx.pointer, g.count, accumulate: acc) } }
+        if y.requiresGrad {
+            y.withGradBuffer { dy, acc in
+                let d = dy.pointer, gp = g.pointer, mp = mask.pointer
+                Parallel.split(g.count, costPerItem: 1, minimumWork: 1 << 17) { r in
+                    if acc { for i in r { d[i] += gp[i] * mp[i] } } else { for i in r { d[i] = gp[i] * mp[i] } }
+                }
+            }
+        }
+    }
+}
+
+/// dropout(relu(x), p) fused (one pass, no mask kept: the output alone gives the gradient,
+/// g · 1/(1−p) where the output is positive, else 0). Same values and generator draws as
+/// `dropout(relu(x), p:generator:)`. Plain `relu` when `p == 0`.
+public func reluDropout(_ x: Variable, p: Float, generator: inout SeededGenerator) -> Variable {
+    precondition(p >= 0 && p < 1, "dropout probability \(p) outside [0, 1)")
+    if p == 0 { return relu(x) }
+    let out = Tensor.reluDropout(x.value, p: p, generator: &generator)
+    let keep = 1 / (1 - p)
+    return record(out, [x]) { g in
+        x.withGradBuffer { dx, acc in
+            let y = out.pointer, gp = g.pointer, d = dx.pointer
+            Parallel.split(g.count, costPerItem: 1, minimumWork: 1 << 17) { r in
+                if acc { for i in r { d[i] += y[i] > 0 ? gp[i] * keep : 0 } }
+                else { for i in r { d[i] = y[i] > 0 ? gp[i] * keep : 0 } }
+            }
         }
     }
 }

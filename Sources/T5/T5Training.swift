@@ -11,6 +11,18 @@ struct DropoutState {
         guard p > 0, generator != nil else { return x }
         return dropout(x, p: p, generator: &generator!)
     }
+
+    /// x + dropout(y) fused (x + y when dropout is off).
+    mutating func residual(_ x: Variable, _ y: Variable) -> Variable {
+        guard p > 0, generator != nil else { return x + y }
+        return addDropout(x, y, p: p, generator: &generator!)
+    }
+
+    /// dropout(relu(x)) fused (relu alone when dropout is off).
+    mutating func applyAfterRelu(_ x: Variable) -> Variable {
+        guard p > 0, generator != nil else { return relu(x) }
+        return reluDropout(x, p: p, generator: &generator!)
+    }
 }
 
 extension T5Model {
@@ -97,13 +109,23 @@ extension T5Model {
         return permute(rows, [1, 0]).reshaped([config.num_heads, queries, keys]) // [H, T, S]
     }
 
-    func attend(_ w: T5AttentionWeights, _ x: Variable, kv: Variable, bias: Variable?, keyMask: Tensor?, causal: Bool,
-                _ d: inout DropoutState) -> Variable {
-        let q = linear(x, weight: w.q) // [B, T, inner]
-        let k = linear(kv, weight: w.k) // [B, S, inner]
-        let v = linear(kv, weight: w.v) // [B, S, inner]
-        let a = attention(query: q, key: k, value: v, heads: config.num_heads, bias: bias, keyMask: keyMask, causal: causal,
+    /// Self-attention: q, k and v in one projection (one GEMM forward, two backward).
+    func selfAttend(_ w: T5AttentionWeights, _ x: Variable, bias: Variable?, keyMask: Tensor?, causal: Bool,
+                    _ d: inout DropoutState) -> Variable {
+        let qkv = linear(x, weight: concat([w.q, w.k, w.v], axis: 0)) // [B, T, 3·inner]
+        let a = attention(packedQKV: qkv, heads: config.num_heads, bias: bias, keyMask: keyMask, causal: causal,
                           dropout: d.p, generator: &d.generator) // [B, T, inner]
+        return linear(a, weight: w.o) // [B, T, d_model]
+    }
+
+    /// Cross-attention of decoder layer `layer`; `crossKV` [B, S, L·2·inner] holds every layer's
+    /// keys and values of the encoder output (one GEMM: the encoder output is packed once).
+    func crossAttend(_ w: T5AttentionWeights, _ x: Variable, crossKV: Variable, layer: Int, keyMask: Tensor?,
+                     _ d: inout DropoutState) -> Variable {
+        let inner = config.innerDimension
+        let q = linear(x, weight: w.q) // [B, T, inner]
+        let a = attention(query: q, keysAndValues: crossKV, keyOffset: layer * 2 * inner, valueOffset: layer * 2 * inner + inner,
+                          heads: config.num_heads, keyMask: keyMask, dropout: d.p, generator: &d.generator) // [B, T, inner]
         return linear(a, weight: w.o) // [B, T, d_model]
     }
 
@@ -111,6 +133,9 @@ extension T5Model {
         let act: (Variable) -> Variable = activation == .relu ? relu : gelu
         var h: Variable
         if let wi = ff.wi {
+            if activation == .relu { // relu and dropout in one pass
+                return linear(d.applyAfterRelu(linear(x, weight: wi)), weight: ff.wo) // hidden [B, T, d_ff]
+            }
             h = act(linear(x, weight: wi)) // [B, T, d_ff]
         } else {
             h = act(linear(x, weight: ff.wi0!)) * linear(x, weight: ff.wi1!)
@@ -125,9 +150,9 @@ extension T5Model {
         let bias = positionBias(encoder.relativeAttentionBias, queries: s, keys: s, bidirectional: true)
         for block in encoder.blocks {
             let n = rmsNorm(x, weight: block.selfAttentionNorm, eps: eps)
-            x = x + d.apply(attend(block.selfAttention, n, kv: n, bias: bias, keyMask: keyMask, causal: false, &d))
+            x = d.residual(x, selfAttend(block.selfAttention, n, bias: bias, keyMask: keyMask, causal: false, &d))
             let m = rmsNorm(x, weight: block.feedForwardNorm, eps: eps)
-            x = x + d.apply(feedForward(block.feedForward, m, &d))
+            x = d.residual(x, feedForward(block.feedForward, m, &d))
         }
         return d.apply(rmsNorm(x, weight: encoder.finalLayerNorm, eps: eps))
     }
@@ -136,14 +161,16 @@ extension T5Model {
         let t = ids.shape[1], eps = config.layer_norm_epsilon
         var x = d.apply(embedding(shared, indices: ids)) // [B, T, d_model]
         let bias = positionBias(decoder.relativeAttentionBias, queries: t, keys: t, bidirectional: false)
-        for block in decoder.blocks {
+        // Keys and values of the encoder output for every layer: [B, S, L·2·inner].
+        let crossWeights = decoder.blocks.flatMap { [$0.crossAttention!.k, $0.crossAttention!.v] }
+        let crossKV = linear(encoderOutput, weight: concat(crossWeights, axis: 0))
+        for (l, block) in decoder.blocks.enumerated() {
             let n = rmsNorm(x, weight: block.selfAttentionNorm, eps: eps)
-            x = x + d.apply(attend(block.selfAttention, n, kv: n, bias: bias, keyMask: nil, causal: true, &d))
+            x = d.residual(x, selfAttend(block.selfAttention, n, bias: bias, keyMask: nil, causal: true, &d))
             let c = rmsNorm(x, weight: block.crossAttentionNorm!, eps: eps)
-            x = x + d.apply(attend(block.crossAttention!, c, kv: encoderOutput, bias: nil, keyMask: encoderKeyMask,
-                                   causal: false, &d))
+            x = d.residual(x, crossAttend(block.crossAttention!, c, crossKV: crossKV, layer: l, keyMask: encoderKeyMask, &d))
             let m = rmsNorm(x, weight: block.feedForwardNorm, eps: eps)
-            x = x + d.apply(feedForward(block.feedForward, m, &d))
+            x = d.residual(x, feedForward(block.feedForward, m, &d))
         }
         var h = d.apply(rmsNorm(x, weight: decoder.finalLayerNorm, eps: eps))
         if config.scalesDecoderOutput { h = h * (1 / Float(config.d_model).squareRoot()) }

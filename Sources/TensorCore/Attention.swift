@@ -125,11 +125,14 @@ public enum Attention {
     /// One query per row against `length` cached keys (incremental decoding). For row r and
     /// head h: out[r, h] = softmax(q[r, h] · K[r, :length, h]ᵀ + bias[h, :length] + mask) · V.
     /// `keys(r)` / `values(r)` give row r's key / value block (row stride `ld`), `mask(r)` its
-    /// additive key mask (or nil).
+    /// additive key mask (or nil). Head sizes that are multiples of 16 up to 64 keep the query
+    /// and the output accumulator in SIMD registers (the scalar loops were 13% of batched
+    /// generation).
     public static func singleQuery(rows: Int, heads: Int, headDim dk: Int, length: Int,
                                    q: UnsafePointer<Float>, ldq: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
                                    ld: Int, keys: (Int) -> UnsafePointer<Float>, values: (Int) -> UnsafePointer<Float>,
                                    bias: UnsafePointer<Float>?, mask: (Int) -> UnsafePointer<Float>?) {
+        let vectorised = dk % 16 == 0 && dk <= 64
         Parallel.split(rows, costPerItem: heads * length * dk * 4, minimumWork: 1 << 15) { range in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(length, 1))
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: dk)
@@ -137,7 +140,12 @@ public enum Attention {
             for r in range {
                 let kr = keys(r), vr = values(r), m = mask(r)
                 for h in 0 ..< heads {
-                    let qh = q + r * ldq + h * dk
+                    let qh = q + r * ldq + h * dk, oh = out + r * ldo + h * dk
+                    if vectorised {
+                        singleQueryHead16(qh: qh, kh: kr + h * dk, vh: vr + h * dk, ld: ld, dk: dk, length: length,
+                                          bias: bias.map { $0 + h * length }, mask: m, scores: scores, out: oh)
+                        continue
+                    }
                     for j in 0 ..< length { scores[j] = Kernels.dot(qh, kr + j * ld + h * dk, dk) }
                     if let bias { Kernels.addInPlace(bias + h * length, scores, length) }
                     if let m { Kernels.addInPlace(m, scores, length) }
@@ -147,9 +155,44 @@ public enum Attention {
                         let w = scores[j], vj = vr + j * ld + h * dk
                         for d in 0 ..< dk { acc[d] += w * vj[d] }
                     }
-                    (out + r * ldo + h * dk).update(from: acc, count: dk)
+                    oh.update(from: acc, count: dk)
                 }
             }
         }
+    }
+
+    /// One (row, head) of `singleQuery` for dk ∈ {16, 32, 48, 64}.
+    @inline(__always)
+    static func singleQueryHead16(qh: UnsafePointer<Float>, kh: UnsafePointer<Float>, vh: UnsafePointer<Float>, ld: Int,
+                                  dk: Int, length: Int, bias: UnsafePointer<Float>?, mask: UnsafePointer<Float>?,
+                                  scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+        let zero = V16(repeating: 0)
+        let chunks = dk / 16
+        let q0 = load16(qh), q1 = chunks > 1 ? load16(qh + 16) : zero
+        let q2 = chunks > 2 ? load16(qh + 32) : zero, q3 = chunks > 3 ? load16(qh + 48) : zero
+        for j in 0 ..< length {
+            let kj = kh + j * ld
+            var s = q0 * load16(kj)
+            if chunks > 1 { s.addProduct(q1, load16(kj + 16)) }
+            if chunks > 2 { s.addProduct(q2, load16(kj + 32)) }
+            if chunks > 3 { s.addProduct(q3, load16(kj + 48)) }
+            var v = hsum(s)
+            if let bias { v += bias[j] }
+            if let mask { v += mask[j] }
+            scores[j] = v
+        }
+        Kernels.softmaxRow(scores, scores, length)
+        var a0 = zero, a1 = zero, a2 = zero, a3 = zero
+        for j in 0 ..< length {
+            let w = V16(repeating: scores[j]), vj = vh + j * ld
+            a0.addProduct(w, load16(vj))
+            if chunks > 1 { a1.addProduct(w, load16(vj + 16)) }
+            if chunks > 2 { a2.addProduct(w, load16(vj + 32)) }
+            if chunks > 3 { a3.addProduct(w, load16(vj + 48)) }
+        }
+        store16(a0, out)
+        if chunks > 1 { store16(a1, out + 16) }
+        if chunks > 2 { store16(a2, out + 32) }
+        if chunks > 3 { store16(a3, out + 48) }
     }
 }

@@ -402,9 +402,18 @@ public enum Kernels {
         }
     }
 
+    /// y += x on the calling thread (callers that already split their work).
+    @inline(__always)
+    public static func addInPlaceSerial(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+        for j in 0 ..< n { y[j] += x[j] }
+    }
+
     /// y = x (copy) or y += x
     public static func copyOrAdd(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int, accumulate: Bool) {
-        if accumulate { addInPlace(x, y, n) } else { y.update(from: x, count: n) }
+        if accumulate { addInPlace(x, y, n); return }
+        Parallel.split(n, costPerItem: 1, minimumWork: 1 << 18) { r in
+            (y + r.lowerBound).update(from: x + r.lowerBound, count: r.count)
+        }
     }
 
     // MARK: AdamW

@@ -20,8 +20,9 @@ final class KernelTests: XCTestCase {
     }
 
     func testGemmSplitAndGemvPaths() {
-        // Sizes that take the row split (m ≥ 32), the column split (small m, large n) and sgemv (m = 1).
-        for (m, n, k) in [(97, 70, 130), (8, 300, 300), (1, 333, 65), (2, 3, 4)] {
+        // Sizes that take the row split (m ≥ 32), the column split (small m, large n), sgemv (m = 1)
+        // and the k split (k ≫ m, n: two partial products added).
+        for (m, n, k) in [(97, 70, 130), (8, 300, 300), (1, 333, 65), (2, 3, 4), (40, 70, 1030)] {
             for ta in [false, true] {
                 for tb in [false, true] {
                     let a = randn(ta ? [k, m] : [m, k], 1), b = randn(tb ? [n, k] : [k, n], 2)
