@@ -9,6 +9,28 @@ public enum PretrainBudget: Codable, Sendable, Equatable {
     case minutes(Double)
     case steps(Int)
     case epochs(Int)
+
+    // JSON: {"minutes": 2} / {"steps": 500} / {"epochs": 3}.
+    enum CodingKeys: String, CodingKey { case minutes, steps, epochs }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let m = try c.decodeIfPresent(Double.self, forKey: .minutes) { self = .minutes(m) }
+        else if let s = try c.decodeIfPresent(Int.self, forKey: .steps) { self = .steps(s) }
+        else if let e = try c.decodeIfPresent(Int.self, forKey: .epochs) { self = .epochs(e) }
+        else {
+            throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "budget: expected one of minutes, steps, epochs"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case let .minutes(m): try c.encode(m, forKey: .minutes)
+        case let .steps(s): try c.encode(s, forKey: .steps)
+        case let .epochs(e): try c.encode(e, forKey: .epochs)
+        }
+    }
 }
 
 /// Everything that shapes a pre-training run; saved in `pretrain.json`.

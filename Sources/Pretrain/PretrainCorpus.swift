@@ -67,8 +67,11 @@ public struct PretrainCorpus: Sendable {
             let catalog = source.domain.catalog
             var docs: [String] = []
             for i in 0 ..< catalog.count {
-                let text = catalog.text(at: i).trimmingCharacters(in: .whitespacesAndNewlines)
-                if !text.isEmpty { docs.append(text) }
+                let fields = catalog.fields[i].compactMap { f -> String? in
+                    let v = f.value.trimmingCharacters(in: .whitespacesAndNewlines)
+                    return v.isEmpty ? nil : "\(f.key): \(v)"
+                }
+                if !fields.isEmpty { docs.append(fields.joined(separator: "; ")) }
             }
             let itemDocuments = docs.count
             var users = 0

@@ -156,7 +156,7 @@ public final class Pretrainer {
             state = PretrainState(totalSteps: total, warmupSteps: Int(Float(total) * config.warmupFraction),
                                   dropout: SeededGenerator(seed: config.seed &+ 17), secondsPerStepCalibrated: calibrated)
         }
-        let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: state.warmupSteps, totalSteps: state.totalSteps)
+        var schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: state.warmupSteps, totalSteps: state.totalSteps)
         func manifest(status: String) -> PretrainManifest {
             let perEpoch = examples.batchesPerEpoch
             return PretrainManifest(
@@ -175,9 +175,15 @@ public final class Pretrainer {
                             config.sequenceLength, targetsLength, state.totalSteps, Double(state.totalSteps) / Double(examples.batchesPerEpoch)))
         }
 
-        let end = min(state.totalSteps, stopAfter ?? .max)
+        var end = min(state.totalSteps, stopAfter ?? .max)
         let logEvery = max(1, state.totalSteps / 200)
-        let line = ProgressLine(state.step == 0 ? "pretrain" : "pretrain from step \(state.step)", total: end - state.step, unit: "steps", enabled: verbose)
+        var line = ProgressLine(state.step == 0 ? "pretrain" : "pretrain from step \(state.step)", total: end - state.step, unit: "steps", enabled: verbose)
+        // A time budget is re-fitted twice (at 20% and 60% of the planned steps) from the rate
+        // measured so far, since the load on a shared machine changes; the decay then ends at
+        // the new total (a small step in the learning rate). Not in a resumed session.
+        var refitAt: Set<Int> = []
+        if case .minutes = config.budget, !resuming, state.totalSteps >= 20 { refitAt = [state.totalSteps / 5, state.totalSteps * 3 / 5] }
+        let loopStart = Date(), loopStartStep = state.step
         var windowLoss = 0.0, windowSteps = 0, windowTokens = 0
         var windowStart = Date()
         var recent: [Double] = []
@@ -229,6 +235,19 @@ public final class Pretrainer {
                                                   loss: windowLoss / Double(windowSteps), learningRate: schedule.learningRate(step: state.step - 1),
                                                   tokensPerSecond: Double(windowTokens) / max(seconds, 1e-9), seconds: state.trainingSeconds))
                 windowLoss = 0; windowSteps = 0; windowTokens = 0; windowStart = Date()
+            }
+            if refitAt.contains(state.step), case let .minutes(minutes) = config.budget {
+                let perStep = Date().timeIntervalSince(loopStart) / Double(state.step - loopStartStep)
+                let left = minutes * 60 * 0.99 - Date().timeIntervalSince(budgetStart)
+                let total = state.step + max(1, Int(left / perStep))
+                if total != state.totalSteps {
+                    if verbose { Log.info(String(format: "pretrain: %.3fs per step so far; total steps %d → %d to fit the budget", perStep, state.totalSteps, total)) }
+                    line.finish()
+                    state.totalSteps = total
+                    schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: state.warmupSteps, totalSteps: total)
+                    end = min(total, stopAfter ?? .max)
+                    line = ProgressLine("pretrain from step \(state.step)", total: end - state.step, unit: "steps", enabled: verbose)
+                }
             }
             if state.step % config.checkpointEvery == 0 || state.step == end { try checkpoint() }
         }

@@ -37,7 +37,7 @@ final class PretrainRunTests: XCTestCase {
     func tinyConfig(steps: Int) -> PretrainConfig {
         var c = PretrainConfig()
         c.preset = .tiny
-        c.vocabularySize = 400
+        c.vocabularySize = 600
         c.sequenceLength = 32
         c.batchSize = 8
         c.learningRate = 3e-3
@@ -182,7 +182,8 @@ final class PretrainRunTests: XCTestCase {
         let perStep = try XCTUnwrap(manifest.secondsPerStepCalibrated)
         XCTAssertGreaterThan(manifest.totalSteps, 1)
         XCTAssertEqual(manifest.stepsDone, manifest.totalSteps)
-        // The fitted count is the time left after setup divided by the measured step time.
-        XCTAssertLessThanOrEqual(Double(manifest.totalSteps) * perStep, 2.4 + perStep)
+        XCTAssertGreaterThan(perStep, 0)
+        // Fitted (and re-fitted) to the budget; loose bound for a loaded machine.
+        XCTAssertLessThan(manifest.wallSeconds, 2.4 * 2 + 1)
     }
 }
