@@ -73,7 +73,7 @@ struct IDsCommand: ParsableCommand {
                         config.epochs = epochs
                         config.keywordCount = words
                         config.seed = seed
-                        Log.info("bootstrapping a \(preset) T5 generator on \(domain.catalog.count) items (\(epochs) epochs)")
+                        Log.info("bootstrapping \(initFrom.map { "the T5 generator from \($0)" } ?? "a \(preset) T5 generator") on \(domain.catalog.count) items (\(epochs) epochs)")
                         folder = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], vocabularySize: vocabularySize, config: config, fieldWeights: options.fieldWeights,
                                                                initFrom: initFrom.map { URL(fileURLWithPath: $0) })
                         let saved = URL(fileURLWithPath: out + ".generator")
