@@ -91,3 +91,12 @@ bench-sasrec:
 	$(SWIFT) build -c release --product idgenrec
 	for loss in ce bce; do $(BIN) baseline sasrec --data $(SASREC_DATA) --loss $$loss --epochs 1 --out .build/bench-sasrec-$$loss --quiet | grep -E "^Training|recall@10"; done
 	$(if $(BENCH_PYTHON),$(BENCH_PYTHON) tools/bench_sasrec.py --data $(SASREC_DATA),@echo "PyTorch not found: skipped tools/bench_sasrec.py")
+
+# Pre-training demo on the bundled corpus: one minute of T5 span corruption (tiny preset) on the
+# item text and training histories, then the recommender started from it (--init-from).
+.PHONY: pretrain-demo
+pretrain-demo:
+	$(SWIFT) build -c release --product idgenrec
+	rm -rf checkpoints/pretrain-demo checkpoints/pretrain-demo-run
+	$(BIN) pretrain --data $(DEMO_DATA) --out checkpoints/pretrain-demo --preset tiny --minutes 1
+	$(BIN) train --data $(DEMO_DATA) --init-from checkpoints/pretrain-demo --epochs 3 --out checkpoints/pretrain-demo-run

@@ -45,11 +45,12 @@ let package = Package(
         .target(name: "IDGen", dependencies: ["Support", "Corpora", "T5", "Tokenizer", "Decoding"], swiftSettings: fast),
         .target(name: "Recommender", dependencies: ["T5", "IDGen", "Corpora", "Decoding", "Tokenizer"], swiftSettings: fast),
         .target(name: "CoTrain", dependencies: ["Recommender", "IDGen"], swiftSettings: fast),
+        .target(name: "Pretrain", dependencies: ["Autograd", "Optim", "T5", "Tokenizer", "Corpora", "IDGen", "Recommender", "Support"], swiftSettings: fast),
         .target(name: "Baselines", dependencies: ["Autograd", "Optim", "Corpora"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
-                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender", "CoTrain", "Baselines",
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender", "CoTrain", "Baselines", "Pretrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -70,6 +71,7 @@ let package = Package(
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Support"]),
         .testTarget(name: "CoTrainTests", dependencies: ["CoTrain", "Support"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Support"]),
+        .testTarget(name: "PretrainTests", dependencies: ["Pretrain", "Recommender", "IDGen", "Corpora", "T5", "Tokenizer", "Support"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
     ],
     swiftLanguageModes: [.v5]

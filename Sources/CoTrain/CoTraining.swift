@@ -70,8 +70,12 @@ public enum CoTraining {
     /// Runs (or resumes) co-training in `folder`. The folder ends as a normal recommender run
     /// (`run.json`, `spiece.model`, `ids.tsv`, `best/`) plus `generator/`, `cotrain.json` and
     /// `cotrain.md`, so `evaluate`, `recommend` and `zeroshot` work on it.
+    /// `recommenderInit` / `generatorInit`: Hugging Face T5 folders (e.g. `idgenrec pretrain`
+    /// outputs) the recommender / the bootstrap generator start from; the vocabulary is then that
+    /// folder's `spiece.model` (both folders must share it: the bridge needs one vocabulary).
     @discardableResult
-    public static func run(folder: URL, dataPath: String, domain: Domain, config: CoTrainConfig, resume: Bool, verbose: Bool = true) throws -> [RoundReport] {
+    public static func run(folder: URL, dataPath: String, domain: Domain, config: CoTrainConfig, resume: Bool,
+                           recommenderInit: URL? = nil, generatorInit: URL? = nil, verbose: Bool = true) throws -> [RoundReport] {
         let fm = FileManager.default
         let stateDir = folder.appendingPathComponent("state")
         RunFolder.recover(stateDir)
@@ -93,17 +97,37 @@ public enum CoTraining {
                 throw RecommenderError.checkpoint(path: folder.path, message: "holds a co-training run already; pass --resume or choose another --out")
             }
             state = CoTrainState(rng: SeededGenerator(seed: config.recommender.seed &+ 4242))
-            let tokenizer = try SharedVocabulary.train(catalogs: [domain.catalog], size: config.recommender.vocabularySize,
-                                                                framing: PromptTemplates.vocabularyFraming())
-            if verbose { Log.info("vocabulary: \(tokenizer.vocabularySize) pieces; bootstrapping the \(config.generator.preset.rawValue) ID generator") }
+            let tokenizer: Tokenizer
+            if let source = generatorInit ?? recommenderInit {
+                tokenizer = try Tokenizer(contentsOf: source.appendingPathComponent("spiece.model"))
+                if let generatorInit, let recommenderInit {
+                    let other = try Tokenizer(contentsOf: recommenderInit.appendingPathComponent("spiece.model"))
+                    guard other.modelHash == tokenizer.modelHash else {
+                        throw T5Error.tokenizerMismatch("\(generatorInit.path)/spiece.model and \(recommenderInit.path)/spiece.model differ; the generator and the recommender need one vocabulary")
+                    }
+                }
+            } else {
+                tokenizer = try SharedVocabulary.train(catalogs: [domain.catalog], size: config.recommender.vocabularySize,
+                                                       framing: PromptTemplates.vocabularyFraming())
+            }
+            if verbose {
+                Log.info("vocabulary: \(tokenizer.vocabularySize) pieces; bootstrapping the ID generator from \(generatorInit?.path ?? "a random \(config.generator.preset.rawValue) T5")")
+            }
             generator = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], tokenizer: tokenizer, config: config.generator,
-                                                      fieldWeights: config.ids.fieldWeights, verbose: verbose)
+                                                      fieldWeights: config.ids.fieldWeights, initFrom: generatorInit, verbose: verbose)
             var candidates = generator.candidateGenerator(for: domain.catalog)
             ids = try IDGeneration.assign(catalog: domain.catalog, generator: &candidates, options: config.ids, progress: verbose).table
-            var t5 = T5Config.preset(config.recommender.preset, vocabularySize: tokenizer.vocabularySize)
-            t5.dropout_rate = config.recommender.dropout
-            var g = SeededGenerator(seed: config.recommender.seed)
-            recommender = try T5Model(config: t5, generator: &g)
+            if let recommenderInit {
+                recommender = try T5Model.load(folder: recommenderInit)
+            } else {
+                var t5 = T5Config.preset(config.recommender.preset, vocabularySize: tokenizer.vocabularySize)
+                t5.dropout_rate = config.recommender.dropout
+                var g = SeededGenerator(seed: config.recommender.seed)
+                recommender = try T5Model(config: t5, generator: &g)
+            }
+            guard recommender.config.vocab_size == generator.model.config.vocab_size, tokenizer.vocabularySize <= recommender.config.vocab_size else {
+                throw T5Error.tokenizerMismatch("generator vocab_size \(generator.model.config.vocab_size), recommender vocab_size \(recommender.config.vocab_size), vocabulary \(tokenizer.vocabularySize) pieces: the bridge needs one vocabulary")
+            }
             try saveState(stateDir, state: state, generator: generator, recommender: recommender, ids: ids)
         }
         let tokenizer = generator.tokenizer

@@ -47,15 +47,29 @@ public struct GeneratorFolder {
                                  to: folder.appendingPathComponent("generator.json"))
     }
 
-    /// Bootstraps a generator on a catalog (no pretrained weights): trains a vocabulary on the
-    /// catalog text, then the T5 on (item text → distinctive words).
+    /// Bootstraps a generator on a catalog: trains a vocabulary on the catalog text (or takes
+    /// `tokenizer`), then the T5 on (item text → distinctive words). The T5 starts from random
+    /// weights of `config.preset`, or from the Hugging Face T5 folder `initFrom` (e.g. an
+    /// `idgenrec pretrain` output), whose `spiece.model` is then the vocabulary unless
+    /// `tokenizer` is given.
     public static func bootstrap(catalogs: [Catalog], tokenizer: Tokenizer? = nil, vocabularySize: Int = 8000, config: GeneratorConfig,
-                                 fieldWeights: FieldWeights = FieldWeights(), verbose: Bool = true) throws -> GeneratorFolder {
-        let tokenizer = try tokenizer ?? SharedVocabulary.train(catalogs: catalogs, size: vocabularySize)
-        var g = SeededGenerator(seed: config.seed)
-        var t5 = T5Config.preset(config.preset, vocabularySize: tokenizer.vocabularySize)
-        t5.dropout_rate = 0.1
-        let model = try T5Model(config: t5, generator: &g)
+                                 fieldWeights: FieldWeights = FieldWeights(), initFrom: URL? = nil, verbose: Bool = true) throws -> GeneratorFolder {
+        let given = tokenizer
+        let model: T5Model
+        let tokenizer: Tokenizer
+        if let initFrom {
+            model = try T5Model.load(folder: initFrom)
+            tokenizer = try given ?? Tokenizer(contentsOf: initFrom.appendingPathComponent("spiece.model"))
+            guard tokenizer.vocabularySize <= model.config.vocab_size else {
+                throw IDGenError.invalid("\(initFrom.path): the vocabulary has \(tokenizer.vocabularySize) pieces but the model's vocab_size is \(model.config.vocab_size)")
+            }
+        } else {
+            tokenizer = try given ?? SharedVocabulary.train(catalogs: catalogs, size: vocabularySize)
+            var g = SeededGenerator(seed: config.seed)
+            var t5 = T5Config.preset(config.preset, vocabularySize: tokenizer.vocabularySize)
+            t5.dropout_rate = 0.1
+            model = try T5Model(config: t5, generator: &g)
+        }
         let items = catalogs.flatMap { ItemText.all($0) }
         let extractor = KeywordExtractor(catalog: items, fieldWeights: fieldWeights)
         let losses = try GeneratorBootstrap.train(model: model, tokenizer: tokenizer, items: items, extractor: extractor, config: config, verbose: verbose)

@@ -31,6 +31,7 @@ struct CotrainCommand: ParsableCommand {
     @Option(name: .long, help: "Weight of the regulariser toward the current IDs.") var regularizer: Float = 0.5
     @Option(name: .long, help: "Generator preset for the bootstrap (tiny, cpu, t5-small).") var generatorPreset: String = "tiny"
     @Option(name: .long, help: "Generator bootstrap epochs over the catalog.") var generatorEpochs: Int = 30
+    @Option(name: .long, help: "Bootstrap the generator from this Hugging Face T5 folder (e.g. an 'idgenrec pretrain' output) instead of a random --generator-preset T5.") var generatorInitFrom: String?
     @Option(name: .long, help: "Users in the per-round validation/test reports (0 = all).") var roundUsers: Int = 1000
     @Option(name: .long, help: "Test users in the final evaluation (seeded sample; default all).") var testUsers: Int?
     @Flag(name: .customLong("fixed-ids"), help: "Ablation: never train the generator (bootstrap IDs stay fixed).") var fixedIDs = false
@@ -65,7 +66,9 @@ struct CotrainCommand: ParsableCommand {
             config.ids.seed = options.seed
             let folder = URL(fileURLWithPath: out)
             let start = Date()
-            let rounds = try CoTraining.run(folder: folder, dataPath: data, domain: domain, config: config, resume: resume)
+            let rounds = try CoTraining.run(folder: folder, dataPath: data, domain: domain, config: config, resume: resume,
+                                            recommenderInit: options.initFrom.map { URL(fileURLWithPath: $0) },
+                                            generatorInit: generatorInitFrom.map { URL(fileURLWithPath: $0) })
             let final = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
             let report = try RecommenderPipeline.finalTest(final, dataPath: data, users: testUsers)
             print("# Co-training rounds (\(fixedIDs ? "fixed IDs" : "co-trained IDs"))\n")

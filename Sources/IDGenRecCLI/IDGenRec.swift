@@ -22,6 +22,7 @@ struct IDGenRec: ParsableCommand {
             BenchCommand.self,
             BaselineCommand.self,
             ZeroShotCommand.self,
+            PretrainCommand.self,
         ]
     )
 }

@@ -31,6 +31,7 @@ struct IDsCommand: ParsableCommand {
         @Option(name: .long, help: "Bootstrap: generator model preset (tiny, cpu, t5-small).") var preset: String = "tiny"
         @Option(name: .long, help: "Bootstrap: training epochs over the catalog (a tiny T5 needs ~30 on a catalog of 1,000 items).") var epochs: Int = 30
         @Option(name: .long, help: "Bootstrap: SentencePiece vocabulary size.") var vocabularySize: Int = 8000
+        @Option(name: .long, help: "Bootstrap: start the generator from this Hugging Face T5 folder (e.g. an 'idgenrec pretrain' output; its spiece.model is the vocabulary) instead of a random --preset T5.") var initFrom: String?
         @Option(name: .long, help: "Existing ID table (TSV): its IDs are kept; only new items get IDs.") var existing: String?
         @Option(name: .long, help: "Words per keyword ID.") var words: Int = 4
         @Option(name: .long, help: "Cut IDs to at most this many words (0 = no limit).") var maxWords: Int = 0
@@ -72,8 +73,9 @@ struct IDsCommand: ParsableCommand {
                         config.epochs = epochs
                         config.keywordCount = words
                         config.seed = seed
-                        Log.info("bootstrapping a \(preset) T5 generator on \(domain.catalog.count) items (\(epochs) epochs)")
-                        folder = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], vocabularySize: vocabularySize, config: config, fieldWeights: options.fieldWeights)
+                        Log.info("bootstrapping \(initFrom.map { "the T5 generator from \($0)" } ?? "a \(preset) T5 generator") on \(domain.catalog.count) items (\(epochs) epochs)")
+                        folder = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], vocabularySize: vocabularySize, config: config, fieldWeights: options.fieldWeights,
+                                                               initFrom: initFrom.map { URL(fileURLWithPath: $0) })
                         let saved = URL(fileURLWithPath: out + ".generator")
                         try folder.save(saved)
                         Log.info("generator saved to \(saved.path)")

@@ -1,0 +1,189 @@
+import Corpora
+import Foundation
+import IDGen
+import Recommender
+import Support
+import T5
+import Tokenizer
+import XCTest
+@testable import Pretrain
+
+final class PretrainRunTests: XCTestCase {
+    /// A small catalog of product titles; each user's last two items (validation, test) have
+    /// titles found nowhere else ("HELDOUTVAL…", "HELDOUTTEST…").
+    func domain(users: Int = 24) -> Domain {
+        let words = ["soap", "rose", "cream", "mint", "oil", "brush", "comb", "argan", "shampoo", "lotion", "lavender", "serum"]
+        var items: [(id: String, fields: [TextField])] = []
+        for i in 0 ..< 40 {
+            items.append((id: "i\(i)", fields: [TextField("title", "\(words[i % 12]) \(words[(i * 5 + 1) % 12]) \(words[(i * 7 + 3) % 12]) pack"),
+                                                TextField("categories", "Beauty, \(words[(i * 3) % 12])")]))
+        }
+        var sequences: [[Int]] = []
+        for u in 0 ..< users {
+            let v = items.count, t = items.count + 1
+            items.append((id: "val\(u)", fields: [TextField("title", "HELDOUTVAL\(u) item")]))
+            items.append((id: "test\(u)", fields: [TextField("title", "HELDOUTTEST\(u) item")]))
+            sequences.append((0 ..< 4 + u % 3).map { (u + 3 * $0) % 40 } + [v, t])
+        }
+        return Domain(name: "toy", catalog: Catalog(items: items),
+                      interactions: Interactions(users: (0 ..< users).map { "u\($0)" }, sequences: sequences),
+                      report: ImportReport(format: .idgenrec, files: []))
+    }
+
+    func temporary(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("pretrain-\(name)-\(UUID().uuidString)")
+    }
+
+    func tinyConfig(steps: Int) -> PretrainConfig {
+        var c = PretrainConfig()
+        c.preset = .tiny
+        c.vocabularySize = 600
+        c.sequenceLength = 32
+        c.batchSize = 8
+        c.learningRate = 3e-3
+        c.budget = .steps(steps)
+        c.checkpointEvery = 4
+        return c
+    }
+
+    /// Behaviour documents hold every user's training items and never a validation or test item.
+    func testBehaviourTextHasNoHeldOutItems() throws {
+        let d = domain()
+        let corpus = try PretrainCorpus.build([PretrainSource(path: "toy", domain: d)], behaviour: .titles)
+        let s = corpus.sources[0]
+        XCTAssertEqual(s.itemDocuments, d.catalog.count)
+        XCTAssertEqual(s.behaviourDocuments, 24)
+        let behaviour = corpus.documents[s.itemDocuments...]
+        for doc in behaviour { XCTAssertFalse(doc.contains("HELDOUT"), doc) }
+        // The held-out titles are in the item text (the catalog is not interaction data) …
+        XCTAssert(corpus.documents[..<s.itemDocuments].contains { $0.contains("HELDOUTTEST3") })
+        // … and the behaviour text is the training part, titles joined by " ; ".
+        let titles = d.interactions.sequences[1].dropLast(2).map { d.catalog.value("title", at: $0)! }
+        XCTAssertEqual(behaviour[behaviour.startIndex + 1], titles.joined(separator: " ; "))
+        // Without behaviour text: item documents only; the hash tells the two corpora apart.
+        let itemsOnly = try PretrainCorpus.build([PretrainSource(path: "toy", domain: d)], behaviour: .none)
+        XCTAssertEqual(itemsOnly.documents.count, d.catalog.count)
+        XCTAssertNotEqual(itemsOnly.sources[0].sha256, s.sha256)
+    }
+
+    func testEmptyCatalogIsAClearError() {
+        let empty = Domain(name: "empty", catalog: Catalog(items: [(id: "a", fields: [TextField("title", "  ")])]),
+                           interactions: Interactions(users: [], sequences: []), report: ImportReport(format: .idgenrec, files: []))
+        XCTAssertThrowsError(try PretrainCorpus.build([PretrainSource(path: "/data/empty", domain: empty)], behaviour: .titles)) { error in
+            XCTAssert("\(error)".contains("/data/empty") && "\(error)".contains("no text"), "\(error)")
+        }
+    }
+
+    /// A tiny run writes a Hugging Face T5 folder that loads, and the recommender (train
+    /// --init-from) and the generator bootstrap (ids/cotrain) start from its weights and tokenizer.
+    func testTinyRunIsAcceptedAsInitialisation() throws {
+        let d = domain()
+        let out = temporary("e2e")
+        let corpus = try PretrainCorpus.build([PretrainSource(path: "toy", domain: d)], behaviour: .titles)
+        let trainer = Pretrainer(folder: out, config: tinyConfig(steps: 6))
+        trainer.verbose = false
+        let manifest = try trainer.run(corpus: corpus, resume: false)
+        XCTAssertEqual(manifest.status, "finished")
+        XCTAssertEqual(manifest.stepsDone, 6)
+        XCTAssertNotNil(manifest.finalLoss)
+        for name in ["config.json", "model.safetensors", "spiece.model", "pretrain.json", "log.json", "curve.svg"] {
+            XCTAssert(FileManager.default.fileExists(atPath: out.appendingPathComponent(name).path), name)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.appendingPathComponent("last").path), "checkpoint removed at the end")
+        let saved = try JSONOutput.decode(PretrainManifest.self, from: out.appendingPathComponent("pretrain.json"))
+        XCTAssertEqual(saved.sources.map(\.sha256), corpus.sources.map(\.sha256))
+        let model = try T5Model.load(folder: out)
+        let tokenizer = try Tokenizer(contentsOf: out.appendingPathComponent("spiece.model"))
+        XCTAssertEqual(model.config.vocab_size, tokenizer.vocabularySize)
+        XCTAssertEqual(tokenizer.sentinelIDs().count, 100)
+
+        // Recommender: RecommenderPipeline.open with initFolder (what `train --init-from` does).
+        var rc = RecommenderConfig()
+        rc.epochs = 1
+        rc.batchSize = 16
+        rc.validationUsers = 8
+        rc.numBeams = 4
+        let items = ItemText.all(d.catalog)
+        var keywords = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items, words: 2)
+        let ids = try IDGeneration.assign(catalog: d.catalog, generator: &keywords, options: IDOptions(), progress: false).table
+        let run = temporary("rec")
+        let runner = try RecommenderPipeline.open(folder: run, inputs: .init(dataPath: "toy", domain: d, ids: ids, idsSource: "keywords", initFolder: out),
+                                                  config: rc, resume: false)
+        runner.verbose = false
+        XCTAssertEqual(try Tokenizer(contentsOf: RunFolder.tokenizerURL(run)).modelHash, tokenizer.modelHash)
+        XCTAssertEqual(runner.model.shared.value.scalars, model.shared.value.scalars)
+        let state = try runner.train(resume: false)
+        XCTAssertEqual(state.completedEpochs, 1)
+        XCTAssert(state.log[0].loss.isFinite)
+
+        // Generator: bootstrapped from the pre-trained weights and vocabulary.
+        var gc = GeneratorConfig()
+        gc.epochs = 1
+        gc.batchSize = 16
+        let generator = try GeneratorFolder.bootstrap(catalogs: [d.catalog], config: gc, initFrom: out, verbose: false)
+        XCTAssertEqual(generator.tokenizer.modelHash, tokenizer.modelHash)
+        XCTAssertEqual(generator.model.config, model.config)
+    }
+
+    /// Stopped after 4 of 8 steps (a checkpoint) and resumed: the same weights as a run straight through.
+    func testResumeEqualsUninterruptedRun() throws {
+        let corpus = try PretrainCorpus.build([PretrainSource(path: "toy", domain: domain())], behaviour: .titles)
+        let a = temporary("a"), b = temporary("b")
+        let straight = Pretrainer(folder: a, config: tinyConfig(steps: 8))
+        straight.verbose = false
+        try straight.run(corpus: corpus, resume: false)
+        let first = Pretrainer(folder: b, config: tinyConfig(steps: 8))
+        first.verbose = false
+        let partial = try first.run(corpus: corpus, resume: false, stopAfter: 4)
+        XCTAssertEqual(partial.status, "running")
+        XCTAssertThrowsError(try first.run(corpus: corpus, resume: false)) { XCTAssert("\($0)".contains("--resume"), "\($0)") }
+        let done = try first.run(corpus: corpus, resume: true)
+        XCTAssertEqual(done.stepsDone, 8)
+        let x = try T5Model.load(folder: a), y = try T5Model.load(folder: b)
+        for (p, q) in zip(x.namedParameters(), y.namedParameters()) {
+            XCTAssertEqual(p.parameter.value.scalars, q.parameter.value.scalars, p.name)
+        }
+        // Other settings on resume are refused.
+        var other = tinyConfig(steps: 8)
+        other.learningRate = 1e-2
+        let c = temporary("c")
+        let third = Pretrainer(folder: c, config: tinyConfig(steps: 8))
+        third.verbose = false
+        try third.run(corpus: corpus, resume: false, stopAfter: 4)
+        XCTAssertThrowsError(try Pretrainer(folder: c, config: other).run(corpus: corpus, resume: true)) { XCTAssert("\($0)".contains("other settings"), "\($0)") }
+    }
+
+    /// ~50 steps on a tiny corpus: the loss falls well below where it started.
+    func testLossDecreases() throws {
+        let corpus = try PretrainCorpus.build([PretrainSource(path: "toy", domain: domain())], behaviour: .titles)
+        var config = tinyConfig(steps: 50)
+        config.checkpointEvery = 1000
+        let trainer = Pretrainer(folder: temporary("loss"), config: config)
+        trainer.verbose = false
+        let manifest = try trainer.run(corpus: corpus, resume: false)
+        let log = try JSONOutput.decode([PretrainLogPoint].self, from: trainer.folder.appendingPathComponent("log.json"))
+        XCTAssertEqual(log.count, 50)
+        let first = log.prefix(5).map(\.loss).reduce(0, +) / 5
+        let last = log.suffix(5).map(\.loss).reduce(0, +) / 5
+        XCTAssertLessThan(last, first * 0.75, "loss \(first) → \(last)")
+        XCTAssertEqual(manifest.finalLoss, log.last?.loss)
+    }
+
+    /// A minutes budget times the first steps and fits the step count to it.
+    func testMinutesBudgetFitsTheSchedule() throws {
+        let corpus = try PretrainCorpus.build([PretrainSource(path: "toy", domain: domain())], behaviour: .none)
+        var config = tinyConfig(steps: 1)
+        config.budget = .minutes(0.04) // 2.4 s
+        config.checkpointEvery = 10_000
+        let trainer = Pretrainer(folder: temporary("budget"), config: config)
+        trainer.verbose = false
+        let start = Date()
+        let manifest = try trainer.run(corpus: corpus, resume: false, budgetStart: start)
+        let perStep = try XCTUnwrap(manifest.secondsPerStepCalibrated)
+        XCTAssertGreaterThan(manifest.totalSteps, 1)
+        XCTAssertEqual(manifest.stepsDone, manifest.totalSteps)
+        XCTAssertGreaterThan(perStep, 0)
+        // Fitted (and re-fitted) to the budget; loose bound for a loaded machine.
+        XCTAssertLessThan(manifest.wallSeconds, 2.4 * 2 + 1)
+    }
+}
