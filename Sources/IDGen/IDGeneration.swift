@@ -43,6 +43,15 @@ public struct IDTableMetadata: Codable, Sendable {
 }
 
 public enum IDGeneration {
+    /// Keyword IDs (the `words` most distinctive words of each item's own text) for a whole
+    /// catalog: what `train` uses when no ID table is given, and the zero-shot keyword baseline.
+    public static func keywords(catalog: Catalog, words: Int = 4, options: IDOptions = IDOptions(),
+                                progress: Bool = false) throws -> (table: IDTable, report: AssignmentReport) {
+        let items = ItemText.all(catalog)
+        var generator = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items, words: words)
+        return try assign(catalog: catalog, generator: &generator, options: options, progress: progress)
+    }
+
     /// Assigns IDs to every catalog item (in catalog order) with `generator`.
     public static func assign<G: CandidateGenerator>(
         catalog: Catalog, generator: inout G, options: IDOptions, existing: IDTable? = nil, progress: Bool = true

@@ -69,9 +69,7 @@ struct TrainCommand: ParsableCommand {
                 table = try IDTable.read(URL(fileURLWithPath: ids))
                 source = ids
             } else {
-                let items = ItemText.all(domain.catalog)
-                var generator = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items)
-                table = try IDGeneration.assign(catalog: domain.catalog, generator: &generator, options: IDOptions(), progress: false).table
+                table = try IDGeneration.keywords(catalog: domain.catalog).table
                 source = "keywords (4 most distinctive words)"
             }
             let runner = try RecommenderPipeline.open(

@@ -227,9 +227,7 @@ public enum ZeroShot {
         let assigned: (table: IDTable, report: AssignmentReport)
         switch idSource {
         case .keywords:
-            let items = ItemText.all(target.catalog)
-            var generator = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items)
-            assigned = try IDGeneration.assign(catalog: target.catalog, generator: &generator, options: options, progress: progress)
+            assigned = try IDGeneration.keywords(catalog: target.catalog, options: options, progress: progress)
         case let .generator(folder, path):
             guard folder.tokenizer.modelHash == run.tokenizer.modelHash else {
                 throw RecommenderError.invalidInput("generator \(path): its spiece.model (hash \(folder.tokenizer.modelHash.prefix(12))) is not the run's (\(run.folder.path)/spiece.model, hash \(run.tokenizer.modelHash.prefix(12))); the recommender reads IDs in the run's pieces, so use the generator trained with this run (RUN/generator) or --generator keywords")

@@ -34,9 +34,7 @@ final class BridgeTests: XCTestCase {
         var options = TrainingOptions()
         options.vocabularySize = 330
         let tokenizer = try Tokenizer.train(sentences: sentences + sentences, options: options)
-        let itemTexts = ItemText.all(catalog)
-        var keywords = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: itemTexts), items: itemTexts, words: 2)
-        let ids = try IDGeneration.assign(catalog: catalog, generator: &keywords, options: IDOptions(), progress: false).table
+        let ids = try IDGeneration.keywords(catalog: catalog, words: 2).table
         var config = RecommenderConfig()
         config.historyCap = 4
         let split = try Split.leaveOneOut(domain, historyCap: 4)

@@ -103,9 +103,7 @@ final class PretrainRunTests: XCTestCase {
         rc.batchSize = 16
         rc.validationUsers = 8
         rc.numBeams = 4
-        let items = ItemText.all(d.catalog)
-        var keywords = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items, words: 2)
-        let ids = try IDGeneration.assign(catalog: d.catalog, generator: &keywords, options: IDOptions(), progress: false).table
+        let ids = try IDGeneration.keywords(catalog: d.catalog, words: 2).table
         let run = temporary("rec")
         let runner = try RecommenderPipeline.open(folder: run, inputs: .init(dataPath: "toy", domain: d, ids: ids, idsSource: "keywords", initFolder: out),
                                                   config: rc, resume: false)

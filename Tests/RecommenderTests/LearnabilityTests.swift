@@ -40,9 +40,7 @@ final class LearnabilityTests: XCTestCase {
         // Test prompts then look like training prompts (3 items), so only the pipeline is tested,
         // not how a tiny model generalises to histories longer than it was trained on.
         config.historyCap = 3
-        let items = ItemText.all(domain.catalog)
-        var keywords = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items, words: 1)
-        let ids = try IDGeneration.assign(catalog: domain.catalog, generator: &keywords, options: IDOptions(), progress: false).table
+        let ids = try IDGeneration.keywords(catalog: domain.catalog, words: 1).table
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("learn-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let runner = try RecommenderPipeline.open(folder: folder, inputs: .init(dataPath: "cycle", domain: domain, ids: ids, idsSource: "keywords"),

@@ -29,9 +29,7 @@ final class ResumeTests: XCTestCase {
         config.validationUsers = 8
         config.vocabularySize = 600
         config.numBeams = 4
-        let items = ItemText.all(domain.catalog)
-        var keywords = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items, words: 2)
-        let ids = try IDGeneration.assign(catalog: domain.catalog, generator: &keywords, options: IDOptions(), progress: false).table
+        let ids = try IDGeneration.keywords(catalog: domain.catalog, words: 2).table
         let r = try RecommenderPipeline.open(folder: folder, inputs: .init(dataPath: "toy", domain: domain, ids: ids, idsSource: "keywords"),
                                              config: config, resume: resume)
         r.verbose = false

@@ -22,9 +22,7 @@ final class ZeroShotTests: XCTestCase {
     /// The source: 120 users each of kitchen and pets, merged; one epoch of the tiny preset.
     static let run: Result<(folder: URL, source: Domain), Error> = Result {
         let source = try Domain.merged([load("kitchen", users: 120), load("pets", users: 120)])
-        let items = ItemText.all(source.catalog)
-        var keywords = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items)
-        let table = try IDGeneration.assign(catalog: source.catalog, generator: &keywords, options: IDOptions(), progress: false).table
+        let table = try IDGeneration.keywords(catalog: source.catalog).table
         var config = RecommenderConfig()
         config.preset = .tiny
         config.vocabularySize = 600
