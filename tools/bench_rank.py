@@ -97,6 +97,7 @@ def main():
         sys.exit(f"{args.dump}: no prompts or no items")
 
     torch.set_num_threads(args.threads)
+    transformers.logging.set_verbosity_error()  # the 4.47 cache-format notice
     model = T5ForConditionalGeneration.from_pretrained(args.model or gen["model_folder"])
     model.eval()
     pad = gen["pad_token_id"]
