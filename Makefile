@@ -100,3 +100,39 @@ pretrain-demo:
 	rm -rf checkpoints/pretrain-demo checkpoints/pretrain-demo-run
 	$(BIN) pretrain --data $(DEMO_DATA) --out checkpoints/pretrain-demo --preset tiny --minutes 1
 	$(BIN) train --data $(DEMO_DATA) --init-from checkpoints/pretrain-demo --epochs 3 --out checkpoints/pretrain-demo-run
+
+# Ranking benchmark (not a test): test-set ranking of a trained run (`idgenrec bench rank`: beam 10
+# under the ID trie, top-10, batches of 32 template-0 prompts, 2 threads) next to
+# tools/bench_rank.py (Hugging Face `generate` with `prefix_allowed_tokens_fn` on the same model,
+# prompts, trie and batches, 2 threads), alternating Swift and Python twice; prints users/s, the
+# ratio and the parity (share of users with identical top-10 lists, largest score difference).
+# RUN is any run folder (`make demo` makes checkpoints/demo). Results in .build/bench-rank/.
+# The Python side is skipped with a message when torch + transformers are absent.
+BENCH_RANK_DIR = .build/bench-rank
+RUN ?= checkpoints/demo
+DATA ?= corpora/synthetic/kitchen
+USERS ?= 200
+.PHONY: bench-rank
+bench-rank:
+	$(SWIFT) build -c release --product idgenrec
+	@test -f $(RUN)/run.json || { echo "bench-rank: no run at $(RUN) (run make demo, or pass RUN=DIR)"; exit 1; }
+	@rm -rf $(BENCH_RANK_DIR) && mkdir -p $(BENCH_RANK_DIR)
+	@hf=1; if [ -z "$(BENCH_PYTHON)" ] || ! $(BENCH_PYTHON) -c 'import transformers' >/dev/null 2>&1; then hf=0; \
+	  echo "bench-rank: PyTorch/transformers not found (/work/venv or python3); running the Swift side only"; fi; \
+	for round in 1 2; do \
+	  echo "== round $$round: swift"; \
+	  $(BIN) bench rank --run $(RUN) --data $(DATA) --users $(USERS) --batch-size 32 --threads 2 \
+	    --dump $(BENCH_RANK_DIR)/dump --json $(BENCH_RANK_DIR)/swift-$$round.json >/dev/null || exit 1; \
+	  if [ $$hf = 1 ]; then echo "== round $$round: pytorch"; \
+	    $(BENCH_PYTHON) tools/bench_rank.py --dump $(BENCH_RANK_DIR)/dump --threads 2 \
+	      --json $(BENCH_RANK_DIR)/python-$$round.json >/dev/null || exit 1; fi; \
+	done
+	@python3 -c 'import json,os; d="$(BENCH_RANK_DIR)"; \
+	get=lambda n: json.load(open(os.path.join(d,n))) if os.path.exists(os.path.join(d,n)) else None; \
+	rows=[(r,get("swift-%d.json"%r),get("python-%d.json"%r)) for r in (1,2)]; \
+	print("%-6s %14s %14s %9s %6s" % ("round","swift users/s","hf users/s","speed-up","load")); \
+	[print("%-6d %14.1f %14s %9s %6s" % (r,s["users_per_second"],"%.2f"%p["users_per_second"] if p else "-", \
+	  "%.1fx"%(s["users_per_second"]/p["users_per_second"]) if p else "-", "%.2f"%s["load_average"] if s.get("load_average") is not None else "-")) for r,s,p in rows]; \
+	s=max(x[1]["users_per_second"] for x in rows); ps=[x[2] for x in rows if x[2]]; \
+	print("best: swift %.1f users/s" % s + ("; hf %.2f users/s; speed-up %.1fx (goal 20x)" % (max(p["users_per_second"] for p in ps), s/max(p["users_per_second"] for p in ps)) if ps else "")); \
+	ps and print("parity: %.1f%% of %d users with identical top-%d lists; largest |score diff| %.2e" % (100*ps[-1]["parity_identical_lists"], ps[-1]["users"], ps[-1]["num_beams"], ps[-1]["parity_max_score_diff"]))'

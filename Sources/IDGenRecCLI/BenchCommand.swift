@@ -1,19 +1,23 @@
 import ArgumentParser
 import Autograd
+import Corpora
 import Decoding
 import Foundation
 import Optim
+import Recommender
 import Support
 import T5
 import TensorCore
 
 /// `idgenrec bench train|generate`: T5 speed on random tokens, comparable with
 /// `tools/bench_t5.py` (same config files, same AdamW, same timing rules; `make bench-t5`).
+/// `idgenrec bench rank`: test-set ranking speed of a trained run, comparable with
+/// `tools/bench_rank.py` (Hugging Face `generate` on the same prompts and trie; `make bench-rank`).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Time T5 training steps or generation on random tokens.",
-        subcommands: [BenchTrain.self, BenchGenerate.self]
+        abstract: "Time T5 training steps or generation on random tokens, or a run's test-set ranking.",
+        subcommands: [BenchTrain.self, BenchGenerate.self, BenchRank.self]
     )
 }
 
@@ -163,5 +167,128 @@ struct BenchGenerate: ParsableCommand {
         guard maxNewTokens > 0, numBeams > 0, repeats > 0 else {
             throw ValidationError("--max-new-tokens, --num-beams and --repeats must be positive")
         }
+    }
+}
+
+/// Test-set ranking of a trained run (beam search under the ID trie, template-0 prompts) on a
+/// seeded sample of users, timed, with everything `tools/bench_rank.py` needs to run Hugging
+/// Face `generate` on the same inputs written to `--dump`.
+struct BenchRank: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rank",
+        abstract: "Users/s of a run's test-set ranking (beam search under the ID trie); dumps prompts, trie and ranks for tools/bench_rank.py.")
+
+    @Option(name: .customLong("run"), help: "Run folder (best/ or last/, spiece.model, ids.tsv, run.json).") var runFolder: String
+    @Option(name: .long, help: "Dataset folder (the run's).") var data: String
+    @OptionGroup var dataset: DatasetOptions
+    @Option(name: .long, help: "Seeded random sample of test users (all when the split has fewer).") var users: Int = 200
+    @Option(name: .long, help: "Seed of the user sample.") var seed: UInt64 = 0
+    @Option(name: .long, help: "Prompts per generate batch.") var batchSize: Int = 32
+    @Option(name: .long, help: "Beams = items returned per user.") var beams: Int = 10
+    @Option(help: "Worker threads: 2 (default) or 1.") var threads: Int = 2
+    @Option(name: .long, help: "Folder for prompts.json, items.json, generation.json, swift_ranks.json.") var dump: String
+    @Option(name: .long, help: "Write the timing as JSON to this file.") var json: String?
+
+    func validate() throws {
+        guard threads == 1 || threads == 2 else { throw ValidationError("--threads must be 1 or 2") }
+        guard users > 0, batchSize > 0, beams > 0 else { throw ValidationError("--users, --batch-size and --beams must be positive") }
+    }
+
+    /// `prompts.json`: one encoder input per sampled user, in sample order.
+    struct Prompts: Codable {
+        var users: [String]
+        var targets: [Int]
+        var prompts: [[Int32]]
+    }
+
+    /// `items.json`: every catalog item's ID tokens + eos, in catalog order (the trie's sequences).
+    struct Items: Codable {
+        var items: [String]
+        var sequences: [[Int32]]
+    }
+
+    /// `generation.json`: the search, in Hugging Face `generate` argument names.
+    struct Generation: Codable {
+        var model_folder: String
+        var num_beams: Int
+        var num_return_sequences: Int
+        var max_new_tokens: Int
+        var eos_token_id: Int32
+        var pad_token_id: Int32
+        var decoder_start_token_id: Int32
+        var early_stopping: EarlyStopping
+        var length_penalty: Double
+        var batch_size: Int
+    }
+
+    /// `swift_ranks.json`: per user the top catalog indices and their scores, best first.
+    struct Ranks: Codable {
+        var users: [String]
+        var items: [[Int]]
+        var scores: [[Float]]
+    }
+
+    func run() throws {
+        try runReportingErrors {
+            Parallel.splitEnabled = threads == 2
+            let (domain, _) = try dataset.load(data)
+            let folder = URL(fileURLWithPath: runFolder)
+            let runner = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
+            var config = runner.trainer.config
+            config.evaluationBatchSize = batchSize
+            config.numBeams = beams
+            let trainer = RecommenderTrainer(config: config, data: runner.trainer.data)
+            let model = runner.model
+            let data = trainer.data
+            let targets = Evaluator.sample(data.split.targets(.test), count: users, seed: seed)
+            guard !targets.isEmpty else { throw ValidationErrorMessage(message: "\(self.data) has no test users") }
+            let inputs = trainer.rankingInputs(targets)
+            let gen = trainer.rankingGenerationConfig
+
+            let out = URL(fileURLWithPath: dump)
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            try AtomicFile.writeJSON(Prompts(users: targets.map(\.userID), targets: targets.map(\.target), prompts: inputs),
+                                     to: out.appendingPathComponent("prompts.json"))
+            try AtomicFile.writeJSON(Items(items: domain.catalog.ids, sequences: data.itemTokens.map { $0 + [data.eos] }),
+                                     to: out.appendingPathComponent("items.json"))
+            try AtomicFile.writeJSON(Generation(model_folder: RunFolder.evaluatedModelURL(folder).standardizedFileURL.path, num_beams: gen.numBeams,
+                                                num_return_sequences: gen.numReturnSequences, max_new_tokens: gen.maxNewTokens,
+                                                eos_token_id: gen.eosTokenId, pad_token_id: gen.padTokenId,
+                                                decoder_start_token_id: gen.decoderStartTokenId, early_stopping: gen.earlyStopping,
+                                                length_penalty: gen.lengthPenalty, batch_size: batchSize),
+                                     to: out.appendingPathComponent("generation.json"))
+
+            // One untimed batch first (buffer pools, page faults), then every user, wall time.
+            let ranked: [[RecommenderTrainer.RankedItem]]
+            let seconds: Double
+            (ranked, seconds) = try GradMode.withoutGradients {
+                _ = try trainer.rankWithScores(model: model, targets: Array(targets.prefix(batchSize)))
+                let t0 = DispatchTime.now().uptimeNanoseconds
+                let r = try trainer.rankWithScores(model: model, targets: targets)
+                return (r, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+            }
+            try AtomicFile.writeJSON(Ranks(users: targets.map(\.userID), items: ranked.map { $0.map(\.index) }, scores: ranked.map { $0.map(\.score) }),
+                                     to: out.appendingPathComponent("swift_ranks.json"))
+
+            let hits = zip(targets, ranked).filter { t, r in r.contains { $0.index == t.target } }.count
+            let result: [String: Any] = [
+                "implementation": "swift", "users": targets.count, "seconds": seconds,
+                "users_per_second": Double(targets.count) / seconds, "batch_size": batchSize, "num_beams": gen.numBeams,
+                "max_new_tokens": gen.maxNewTokens, "threads": threads, "items": domain.catalog.count,
+                "mean_prompt_tokens": Double(inputs.map(\.count).reduce(0, +)) / Double(inputs.count),
+                "recall_at_beams": Double(hits) / Double(targets.count), "parameters": parameterCount(model),
+                "run": runFolder, "data": self.data, "seed": Int(seed), "load_average": Self.loadAverage() as Any,
+            ]
+            let json = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
+            print(String(decoding: json, as: UTF8.self))
+            if let path = self.json { try AtomicFile.write(json + Data("\n".utf8), to: URL(fileURLWithPath: path)) }
+        }
+    }
+
+    /// The 1-minute load average (Linux /proc/loadavg), recorded because timings on a shared
+    /// machine mean little without it; nil elsewhere.
+    static func loadAverage() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").first.flatMap { Double($0) }
     }
 }

@@ -89,9 +89,7 @@ public enum RecommenderPipeline {
         guard ids.itemIDs == domain.catalog.ids else {
             throw RecommenderError.checkpoint(path: folder.path, message: "its ID table does not match the catalog of \(dataPath) (\(ids.count) IDs, \(domain.catalog.count) items)")
         }
-        let best = RunFolder.bestURL(folder), last = RunFolder.lastURL(folder)
-        let modelFolder = FileManager.default.fileExists(atPath: best.appendingPathComponent("model.safetensors").path) ? best : last
-        let model = try T5Model.load(folder: modelFolder)
+        let model = try T5Model.load(folder: RunFolder.evaluatedModelURL(folder))
         let split = try Split.leaveOneOut(domain, historyCap: manifest.config.historyCap)
         let data = try RecommenderData(domain: domain, split: split, ids: ids, tokenizer: tokenizer, config: manifest.config)
         return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: manifest.config, data: data), model: model)

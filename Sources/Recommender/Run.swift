@@ -59,6 +59,11 @@ public enum RunFolder {
     public static func idsURL(_ run: URL) -> URL { run.appendingPathComponent("ids.tsv") }
     public static func lastURL(_ run: URL) -> URL { run.appendingPathComponent("last") }
     public static func bestURL(_ run: URL) -> URL { run.appendingPathComponent("best") }
+    /// The model evaluation loads: best/ when it holds weights, else last/.
+    public static func evaluatedModelURL(_ run: URL) -> URL {
+        let best = bestURL(run)
+        return FileManager.default.fileExists(atPath: best.appendingPathComponent("model.safetensors").path) ? best : lastURL(run)
+    }
 
     /// Writes `body` into a fresh temporary folder, then swaps it in place of `destination`.
     public static func replaceFolder(_ destination: URL, _ body: (URL) throws -> Void) throws {

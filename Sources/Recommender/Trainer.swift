@@ -73,10 +73,25 @@ public struct RecommenderTrainer {
 
     // MARK: evaluation
 
-    /// Top-K catalog indices per target: beam search (beam = config.numBeams) under the ID trie,
-    /// prompts from template 0. Every returned item is a catalog item and none repeats.
-    public func rank(model: T5Model, targets: [EvaluationTarget]) throws -> [[Int]] {
-        let inputs = targets.map { data.prompt(history: $0.history, template: 0, user: $0.user).tokens }
+    /// One ranked item: its catalog index and its beam-search score, the sum of the ID's token
+    /// log-probabilities including eos (HF `sequences_scores` with `length_penalty = 0`).
+    public struct RankedItem: Equatable, Sendable {
+        public var index: Int
+        public var score: Float
+        public init(index: Int, score: Float) {
+            self.index = index
+            self.score = score
+        }
+    }
+
+    /// The encoder input of each target: its history in template 0.
+    public func rankingInputs(_ targets: [EvaluationTarget]) -> [[Int32]] {
+        targets.map { data.prompt(history: $0.history, template: 0, user: $0.user).tokens }
+    }
+
+    /// The beam search `rank` runs: beam = return sequences = `config.numBeams`, up to the
+    /// longest ID + eos new tokens, the tokenizer's eos.
+    public var rankingGenerationConfig: GenerationConfig {
         var gen = GenerationConfig(maxNewTokens: (data.itemTokens.map(\.count).max() ?? 1) + 1)
         gen.numBeams = config.numBeams
         gen.numReturnSequences = config.numBeams
@@ -87,10 +102,24 @@ public struct RecommenderTrainer {
         // 7-token ID at p 0.98 returned four 4-token IDs instead; LearnabilityTests).
         gen.earlyStopping = .never
         gen.lengthPenalty = 0
-        let results = try model.generate(inputs: inputs, config: gen, constraint: data.trie, batchSize: config.evaluationBatchSize)
+        return gen
+    }
+
+    /// Top-K catalog indices per target: beam search (beam = config.numBeams) under the ID trie,
+    /// prompts from template 0. Every returned item is a catalog item and none repeats.
+    public func rank(model: T5Model, targets: [EvaluationTarget]) throws -> [[Int]] {
+        try rankWithScores(model: model, targets: targets).map { $0.map(\.index) }
+    }
+
+    /// `rank` with each item's score, best first (HF order; filler beams left out).
+    public func rankWithScores(model: T5Model, targets: [EvaluationTarget]) throws -> [[RankedItem]] {
+        let results = try model.generate(inputs: rankingInputs(targets), config: rankingGenerationConfig, constraint: data.trie,
+                                         batchSize: config.evaluationBatchSize)
         return results.map { result in
             var seen = Set<Int>()
-            return result.realSequences.compactMap { seq in data.trie.index(of: seq.tokens) }.filter { seen.insert($0).inserted }
+            return result.realSequences.compactMap { seq in
+                data.trie.index(of: seq.tokens).map { RankedItem(index: $0, score: seq.score) }
+            }.filter { seen.insert($0.index).inserted }
         }
     }
 
