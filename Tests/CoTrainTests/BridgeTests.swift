@@ -43,7 +43,7 @@ final class BridgeTests: XCTestCase {
         var rng = SeededGenerator(seed: 9)
         let generator = try T5Model(config: t5, generator: &rng)
         let recommender = try T5Model(config: t5, generator: &rng)
-        let sources = itemTexts.map { generatorSource($0, tokenizer: tokenizer, maximumTokens: 64) }
+        let sources = ItemText.all(catalog).map { generatorSource($0, tokenizer: tokenizer, maximumTokens: 64) }
         let bridge = try Bridge(generator: generator, recommender: recommender, data: data, sources: sources, regularizerWeight: regularizer)
         return (bridge, Array(split.trainingSamples(historyCap: 4).prefix(3)))
     }
