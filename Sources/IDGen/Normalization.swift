@@ -15,10 +15,11 @@ public struct IDNormalizer: Codable, Sendable, Equatable {
     public var caseHandling: CaseHandling
     /// Words kept at most (extra words are cut; 0 means no limit).
     public var maximumWords: Int
-    /// Drop a word that already occurs earlier in the same ID.
+    /// Drop a word that already occurs earlier in the same ID (on by default: a generator that
+    /// loops writes `grinder compact compact compact`, which is neither short nor readable).
     public var noRepeatedWords: Bool
 
-    public init(caseHandling: CaseHandling = .fold, maximumWords: Int = 0, noRepeatedWords: Bool = false) {
+    public init(caseHandling: CaseHandling = .fold, maximumWords: Int = 0, noRepeatedWords: Bool = true) {
         self.caseHandling = caseHandling
         self.maximumWords = maximumWords
         self.noRepeatedWords = noRepeatedWords

@@ -36,7 +36,7 @@ struct IDsCommand: ParsableCommand {
         @Option(name: .long, help: "Words per keyword ID.") var words: Int = 4
         @Option(name: .long, help: "Cut IDs to at most this many words (0 = no limit).") var maxWords: Int = 0
         @Flag(name: .long, help: "Allow words that do not occur in the item's own text (default: only the item's own words).") var allowNewWords = false
-        @Flag(name: .long, help: "Drop repeated words inside an ID.") var noRepeatedWords = false
+        @Flag(name: .long, help: "Keep repeated words inside an ID (default: a word already in the ID is dropped).") var allowRepeatedWords = false
         @Flag(name: .long, help: "Keep letter case (default: fold to lower case).") var keepCase = false
         @Option(name: .long, help: "Field weights for distinctive words, e.g. 'title=4,brand=3,categories=2,description=1'.")
         var fieldWeights: String?
@@ -49,7 +49,7 @@ struct IDsCommand: ParsableCommand {
                 var options = IDOptions()
                 options.keywordCount = words
                 options.seed = seed
-                options.assignment.normalizer = IDNormalizer(caseHandling: keepCase ? .keep : .fold, maximumWords: maxWords, noRepeatedWords: noRepeatedWords)
+                options.assignment.normalizer = IDNormalizer(caseHandling: keepCase ? .keep : .fold, maximumWords: maxWords, noRepeatedWords: !allowRepeatedWords)
                 options.assignment.onlyWordsFromText = !allowNewWords
                 if let fieldWeights { options.fieldWeights = try parseFieldWeights(fieldWeights) }
                 let existingTable = try existing.map { try IDTable.read(URL(fileURLWithPath: $0)) }

@@ -19,6 +19,9 @@ final class AssignmentTests: XCTestCase {
         XCTAssertEqual(n.normalize("Crème brûlée"), "crème brûlée")
         XCTAssertEqual(n.normalize("?!..."), "")
         XCTAssertEqual(IDNormalizer(maximumWords: 2, noRepeatedWords: true).normalize("a a b c"), "a b")
+        // Repeated words are dropped by default (a looping generator), kept on request.
+        XCTAssertEqual(n.normalize("grinder compact compact compact"), "grinder compact")
+        XCTAssertEqual(IDNormalizer(noRepeatedWords: false).normalize("grinder compact compact"), "grinder compact compact")
     }
 
     func testFirstComeFirstServedAndCollisionsFallThroughCandidates() throws {
