@@ -38,33 +38,24 @@ import torch
 import transformers
 from transformers import T5ForConditionalGeneration
 
+import reference_trie_generate  # tools/ is on sys.path when run as tools/bench_rank.py
+
 # HF starts beams 1..k-1 at -1e9 so the first step picks distinct tokens; descendants of those
 # (and of -inf tokens) are fillers, never real candidates.
 FILLER_SCORE = -1e8
 
 
-class Trie:
-    """Prefix trie over token sequences, and each complete sequence's catalog index."""
+class Trie(reference_trie_generate.Trie):
+    """The reference script's prefix trie, plus each complete sequence's catalog index."""
 
     def __init__(self, sequences):
-        self.root = {}
+        super().__init__(sequences)
         self.indices = {}
         for index, seq in enumerate(sequences):
-            node = self.root
-            for t in seq:
-                node = node.setdefault(int(t), {})
             key = tuple(int(t) for t in seq)
             if key in self.indices:
                 sys.exit(f"items.json: items {self.indices[key]} and {index} have the same tokens")
             self.indices[key] = index
-
-    def children(self, prefix):
-        node = self.root
-        for t in prefix:
-            node = node.get(t)
-            if node is None:
-                return None
-        return list(node.keys())
 
     def index(self, tokens):
         return self.indices.get(tuple(tokens))
