@@ -135,4 +135,6 @@ bench-rank:
 	  "%.1fx"%(s["users_per_second"]/p["users_per_second"]) if p else "-", "%.2f"%s["load_average"] if s.get("load_average") is not None else "-")) for r,s,p in rows]; \
 	s=max(x[1]["users_per_second"] for x in rows); ps=[x[2] for x in rows if x[2]]; \
 	print("best: swift %.1f users/s" % s + ("; hf %.2f users/s; speed-up %.1fx (goal 20x)" % (max(p["users_per_second"] for p in ps), s/max(p["users_per_second"] for p in ps)) if ps else "")); \
-	ps and print("parity: %.1f%% of %d users with identical top-%d lists; largest |score diff| %.2e" % (100*ps[-1]["parity_identical_lists"], ps[-1]["users"], ps[-1]["num_beams"], ps[-1]["parity_max_score_diff"]))'
+	ps and print("parity: %.1f%% of %d users with identical top-%d lists; largest |score diff| %.2e" % (100*ps[-1]["parity_identical_lists"], ps[-1]["users"], ps[-1]["num_beams"], ps[-1]["parity_max_score_diff"])); \
+	b=max((x[1] for x in rows), key=lambda j: j["users_per_second"]); \
+	"peak_gflops" in b and print("matrix work %.3f GFLOP/user; swift %.1f GFLOP/s = %.0f%% of the %.1f GFLOP/s sgemm peak measured in the same run; at that peak %.0f users/s%s" % (b["matrix_gflop_per_user"], b["achieved_gflops"], 100*b["achieved_gflops"]/b["peak_gflops"], b["peak_gflops"], b["users_per_second_at_peak"], (" = %.1fx hf: the ceiling for any implementation doing this matrix work" % (b["users_per_second_at_peak"]/max(p["users_per_second"] for p in ps))) if ps else ""))'

@@ -63,26 +63,7 @@ final class Block {
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-func sgemmPeak(split: Bool) -> Double {
-    let n = 1024
-    var g = SeededGenerator(seed: 1)
-    let a = Tensor.normal(shape: [n, n], std: 1, generator: &g), b = Tensor.normal(shape: [n, n], std: 1, generator: &g)
-    let c = Tensor(zeros: [n, n])
-    var best = Double.infinity
-    for _ in 0 ..< 6 {
-        let t0 = now()
-        if split {
-            BLAS.gemm(transA: false, transB: false, m: n, n: n, k: n, a: a.pointer, lda: n, b: b.pointer, ldb: n,
-                      beta: 0, c: c.pointer, ldc: n)
-        } else {
-            // A single cblas_sgemm call (OpenBLAS pinned to one thread by Parallel.configure).
-            BLAS.serial(transA: false, transB: false, m: n, n: n, k: n, alpha: 1, a: a.pointer, lda: n,
-                        b: b.pointer, ldb: n, beta: 0, c: c.pointer, ldc: n)
-        }
-        best = min(best, now() - t0)
-    }
-    return 2 * Double(n * n * n) / best / 1e9
-}
+func sgemmPeak(split: Bool) -> Double { BLAS.measuredPeak(split: split) }
 
 var python: String?
 var steps = 10

@@ -259,14 +259,21 @@ struct BenchRank: ParsableCommand {
                                      to: out.appendingPathComponent("generation.json"))
 
             // One untimed batch first (buffer pools, page faults), then every user, wall time.
+            // Matrix FLOPs are counted (FlopCounter) during the timed pass; the peak is measured
+            // in the same process with the same thread count.
             let ranked: [[RecommenderTrainer.RankedItem]]
             let seconds: Double
-            (ranked, seconds) = try GradMode.withoutGradients {
+            let flops: Int
+            ((ranked, seconds), flops) = try GradMode.withoutGradients {
                 _ = try trainer.rankWithScores(model: model, targets: Array(targets.prefix(batchSize)))
-                let t0 = DispatchTime.now().uptimeNanoseconds
-                let r = try trainer.rankWithScores(model: model, targets: targets)
-                return (r, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                return try FlopCounter.measure {
+                    let t0 = DispatchTime.now().uptimeNanoseconds
+                    let r = try trainer.rankWithScores(model: model, targets: targets)
+                    return (r, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+                }
             }
+            let peak = BLAS.measuredPeak(split: threads == 2)
+            let gflopPerUser = Double(flops) / 1e9 / Double(targets.count)
             try AtomicFile.writeJSON(Ranks(users: targets.map(\.userID), items: ranked.map { $0.map(\.index) }, scores: ranked.map { $0.map(\.score) }),
                                      to: out.appendingPathComponent("swift_ranks.json"))
 
@@ -278,6 +285,8 @@ struct BenchRank: ParsableCommand {
                 "mean_prompt_tokens": Double(inputs.map(\.count).reduce(0, +)) / Double(inputs.count),
                 "recall_at_beams": Double(hits) / Double(targets.count), "parameters": parameterCount(model),
                 "run": runFolder, "data": self.data, "seed": Int(seed), "load_average": Self.loadAverage() as Any,
+                "matrix_gflop_per_user": gflopPerUser, "achieved_gflops": Double(flops) / 1e9 / seconds,
+                "peak_gflops": peak, "users_per_second_at_peak": peak / gflopPerUser,
             ]
             let json = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: json, as: UTF8.self))

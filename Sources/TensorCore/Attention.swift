@@ -133,6 +133,7 @@ public enum Attention {
                                    ld: Int, keys: (Int) -> UnsafePointer<Float>, values: (Int) -> UnsafePointer<Float>,
                                    bias: UnsafePointer<Float>?, mask: (Int) -> UnsafePointer<Float>?) {
         let vectorised = dk % 16 == 0 && dk <= 64
+        FlopCounter.add(4 * rows * heads * length * dk)  // q·k and p·v
         Parallel.split(rows, costPerItem: heads * length * dk * 4, minimumWork: 1 << 15) { range in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(length, 1))
             let acc = UnsafeMutablePointer<Float>.allocate(capacity: dk)

@@ -75,6 +75,7 @@ public enum BLAS {
     public static func serial(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
                               a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                               beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        FlopCounter.add(2 * m * n * k)
         if m == 1 {
             // c[1, n] = op(B)ᵀ-free form: y = op(B)ᵀ x with x the single row of op(A).
             let incx = transA ? lda : 1
