@@ -54,6 +54,7 @@ public enum RecommenderPipeline {
             try fm.createDirectory(at: folder, withIntermediateDirectories: true)
             ids = inputs.ids
             if let initFolder = inputs.initFolder {
+                config.initFrom = initFolder.standardizedFileURL.path
                 model = try T5Model.load(folder: initFolder)
                 tokenizer = try inputs.tokenizer ?? Tokenizer(contentsOf: initFolder.appendingPathComponent("spiece.model"))
             } else {

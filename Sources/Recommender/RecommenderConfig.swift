@@ -7,6 +7,10 @@ import T5
 public struct RecommenderConfig: Codable, Sendable, Equatable {
     /// Model shape when not initialised from a folder.
     public var preset: T5Config.Preset = .cpu
+    /// The Hugging Face T5 folder the run started from (`--init-from`); when set, the model's
+    /// shape and vocabulary are that folder's and `preset` is unused. Recorded by
+    /// `RecommenderPipeline.open`; nil for runs from a preset (and in older run.json files).
+    public var initFrom: String?
     /// SentencePiece pieces for a vocabulary trained on the catalog text.
     public var vocabularySize = 8000
     /// History items kept in a prompt (the most recent).

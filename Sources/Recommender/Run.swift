@@ -206,7 +206,7 @@ public final class RecommenderRunner {
 
     func configSummary() -> [String: String] {
         let c = config
-        return ["preset": c.preset.rawValue, "d_model": "\(model.config.d_model)", "layers": "\(model.config.num_layers)+\(model.config.decoderLayers)",
+        return ["preset": c.initFrom.map { "init from \($0)" } ?? c.preset.rawValue, "d_model": "\(model.config.d_model)", "layers": "\(model.config.num_layers)+\(model.config.decoderLayers)",
                 "vocab": "\(model.config.vocab_size)", "epochs": "\(c.epochs)", "batch": "\(c.batchSize)", "lr": "\(c.learningRate)",
                 "beams": "\(c.numBeams)", "history": "\(c.historyCap)", "templates_per_sample": "\(c.templatesPerSample)",
                 "user_ids": "\(c.useUserIDs)", "seed": "\(c.seed)", "decoding": "beam search under the ID trie, template 0"]

@@ -13,16 +13,8 @@ final class BaselineCLITests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
             throw XCTSkip("\(binary.path) not built; run `swift build -c release --product idgenrec` (make test does)")
         }
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+        let r = try Subprocess.run(binary, arguments)
+        return (r.status, r.stdout, r.stderr)
     }
 
     /// Trains on the kitchen domain (1,500 users, 800 items), validates and tests on the same

@@ -14,20 +14,10 @@ enum CLI {
         return packageRoot.appendingPathComponent(".build/release/idgenrec")
     }
 
-    struct Result { var status: Int32; var stdout: String; var stderr: String }
+    typealias Result = Subprocess.Output
 
     static func run(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        try Subprocess.run(binary, arguments)
     }
 }
 

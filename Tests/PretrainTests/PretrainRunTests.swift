@@ -1,7 +1,7 @@
 import Corpora
 import Foundation
 import IDGen
-import Recommender
+@testable import Recommender
 import Support
 import T5
 import Tokenizer
@@ -110,6 +110,11 @@ final class PretrainRunTests: XCTestCase {
         runner.verbose = false
         XCTAssertEqual(try Tokenizer(contentsOf: RunFolder.tokenizerURL(run)).modelHash, tokenizer.modelHash)
         XCTAssertEqual(runner.model.shared.value.scalars, model.shared.value.scalars)
+        // run.json records where the model came from, not the (unused) preset default.
+        let runManifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(run))
+        XCTAssertEqual(runManifest.config.initFrom, out.standardizedFileURL.path)
+        XCTAssertEqual(runManifest.model.d_model, model.config.d_model)
+        XCTAssertEqual(runner.configSummary()["preset"], "init from \(out.standardizedFileURL.path)")
         let state = try runner.train(resume: false)
         XCTAssertEqual(state.completedEpochs, 1)
         XCTAssert(state.log[0].loss.isFinite)
