@@ -24,7 +24,7 @@ func cycleDomain(items: Int = 10, users: Int = 60, length: Int = 8, seed: UInt64
 }
 
 func temporaryFolder(_ name: String) -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("baselines-\(name)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+    let url = ScratchSpace.root.appendingPathComponent("baselines-\(name)-\(getpid())-\(UInt32.random(in: 0 ... .max))")
     try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
 }

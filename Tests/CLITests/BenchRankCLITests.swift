@@ -1,3 +1,4 @@
+import Support
 import Foundation
 import XCTest
 
@@ -10,7 +11,7 @@ final class BenchRankCLITests: XCTestCase {
 
     func testDumpShapesAreConsistent() throws {
         let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("bench-rank-cli-\(UUID().uuidString)")
+        let base = ScratchSpace.root.appendingPathComponent("bench-rank-cli-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: base) }
         let run = base.appendingPathComponent("run").path
         let t = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--epochs", "1", "--batch-size", "16",
@@ -74,7 +75,7 @@ final class BenchRankCLITests: XCTestCase {
 
     func testMissingRunNamesTheFolder() throws {
         let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
-        let r = try CLI.run(["bench", "rank", "--run", "/nonexistent/bench-rank-run", "--data", kitchen, "--dump", "/tmp/bench-rank-\(UUID().uuidString)"])
+        let r = try CLI.run(["bench", "rank", "--run", "/nonexistent/bench-rank-run", "--data", kitchen, "--dump", "\(ScratchSpace.root.path)/bench-rank-\(UUID().uuidString)"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssert(r.stderr.contains("/nonexistent/bench-rank-run"), r.stderr)
     }

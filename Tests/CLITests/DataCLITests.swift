@@ -1,3 +1,4 @@
+import Support
 import Foundation
 import XCTest
 
@@ -6,7 +7,7 @@ final class DataCLITests: XCTestCase {
     let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
 
     func temporaryFolder() throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("data-cli-\(UUID().uuidString)")
+        let url = ScratchSpace.root.appendingPathComponent("data-cli-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
     }

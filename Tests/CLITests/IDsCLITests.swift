@@ -1,9 +1,10 @@
+import Support
 import Foundation
 import XCTest
 
 final class IDsCLITests: XCTestCase {
     func testKeywordIDsForTheBundledCorpusAreUniqueAndComplete() throws {
-        let out = FileManager.default.temporaryDirectory.appendingPathComponent("ids-\(UUID().uuidString).tsv")
+        let out = ScratchSpace.root.appendingPathComponent("ids-\(UUID().uuidString).tsv")
         let data = CLI.packageRoot.appendingPathComponent("corpora/synthetic/pets").path
         let r = try CLI.run(["ids", "generate", "--data", data, "--out", out.path, "--generator", "keywords", "--user-ids", out.path + ".users"])
         XCTAssertEqual(r.status, 0, r.stderr)
@@ -17,7 +18,7 @@ final class IDsCLITests: XCTestCase {
 
     func testBadGeneratorIsAClearError() throws {
         let data = CLI.packageRoot.appendingPathComponent("corpora/synthetic/pets").path
-        let r = try CLI.run(["ids", "generate", "--data", data, "--out", "/tmp/x.tsv", "--generator", "nonsense"])
+        let r = try CLI.run(["ids", "generate", "--data", data, "--out", "\(ScratchSpace.root.path)/x.tsv", "--generator", "nonsense"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssert(r.stderr.contains("--generator"), r.stderr)
     }

@@ -1,3 +1,4 @@
+import Support
 import Foundation
 import XCTest
 
@@ -6,7 +7,7 @@ import XCTest
 final class PretrainCLITests: XCTestCase {
     func testPretrainThenTrainFromIt() throws {
         let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("pretrain-cli-\(UUID().uuidString)")
+        let base = ScratchSpace.root.appendingPathComponent("pretrain-cli-\(UUID().uuidString)")
         let pt = base.appendingPathComponent("pt").path
         let p = try CLI.run(["pretrain", "--data", kitchen, "--out", pt, "--preset", "tiny", "--steps", "4", "--vocabulary-size", "700",
                              "--sequence-length", "64", "--batch-size", "8"])
@@ -26,14 +27,14 @@ final class PretrainCLITests: XCTestCase {
     }
 
     func testBadInputNamesTheProblem() throws {
-        let missing = try CLI.run(["pretrain", "--data", "/nonexistent/pretrain-data", "--out", "/tmp/x-\(UUID().uuidString)", "--steps", "1"])
+        let missing = try CLI.run(["pretrain", "--data", "/nonexistent/pretrain-data", "--out", "\(ScratchSpace.root.path)/x-\(UUID().uuidString)", "--steps", "1"])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssert(missing.stderr.contains("/nonexistent/pretrain-data"), missing.stderr)
         let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
-        let behaviour = try CLI.run(["pretrain", "--data", kitchen, "--out", "/tmp/x-\(UUID().uuidString)", "--behaviour", "ids"])
+        let behaviour = try CLI.run(["pretrain", "--data", kitchen, "--out", "\(ScratchSpace.root.path)/x-\(UUID().uuidString)", "--behaviour", "ids"])
         XCTAssertNotEqual(behaviour.status, 0)
         XCTAssert(behaviour.stderr.contains("--behaviour"), behaviour.stderr)
-        let both = try CLI.run(["pretrain", "--data", kitchen, "--out", "/tmp/x-\(UUID().uuidString)", "--steps", "3", "--minutes", "1"])
+        let both = try CLI.run(["pretrain", "--data", kitchen, "--out", "\(ScratchSpace.root.path)/x-\(UUID().uuidString)", "--steps", "3", "--minutes", "1"])
         XCTAssertNotEqual(both.status, 0)
         XCTAssert(both.stderr.contains("--minutes"), both.stderr)
     }

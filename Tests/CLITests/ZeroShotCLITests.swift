@@ -1,3 +1,4 @@
+import Support
 import Foundation
 import XCTest
 
@@ -6,7 +7,7 @@ final class ZeroShotCLITests: XCTestCase {
     static let synthetic = CLI.packageRoot.appendingPathComponent("corpora/synthetic")
 
     static func temporary(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("zeroshot-cli-\(name)-\(UUID().uuidString)")
+        ScratchSpace.root.appendingPathComponent("zeroshot-cli-\(name)-\(UUID().uuidString)")
     }
 
     /// A folder of two source domains: the first 150 users of kitchen and pets, whole catalogs.

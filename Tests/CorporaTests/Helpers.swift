@@ -9,7 +9,7 @@ enum Fixture {
 
     /// A fresh temporary folder holding `files` (name → bytes).
     static func folder(_ files: [String: [UInt8]]) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("corpora-test-\(UUID().uuidString)")
+        let url = ScratchSpace.root.appendingPathComponent("corpora-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         for (name, bytes) in files { try Data(bytes).write(to: url.appendingPathComponent(name)) }
         return url

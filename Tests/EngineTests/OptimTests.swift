@@ -72,7 +72,7 @@ final class OptimTests: XCTestCase {
 
     /// Two steps, save, two more; versus restore into a fresh optimizer and two steps: same.
     func testStateSaveRestoreResumesExactly() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("engine-optim-\(getpid())")
+        let dir = ScratchSpace.root.appendingPathComponent("engine-optim-\(getpid())")
         defer { try? FileManager.default.removeItem(at: dir) }
         func make() -> (Variable, Variable, AdamW) {
             var g = SeededGenerator(seed: 3)

@@ -8,7 +8,7 @@ final class SafeTensorsTests: XCTestCase {
     var dir: URL!
 
     override func setUp() {
-        dir = FileManager.default.temporaryDirectory.appendingPathComponent("engine-st-\(getpid())-\(UInt32.random(in: 0 ... .max))")
+        dir = ScratchSpace.root.appendingPathComponent("engine-st-\(getpid())-\(UInt32.random(in: 0 ... .max))")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     }
 

@@ -6,7 +6,7 @@ import XCTest
 
 final class IDTableTests: XCTestCase {
     func tempFile(_ text: String) throws -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ids-\(UUID().uuidString).tsv")
+        let url = ScratchSpace.root.appendingPathComponent("ids-\(UUID().uuidString).tsv")
         try Data(text.utf8).write(to: url)
         return url
     }

@@ -31,7 +31,7 @@ final class PretrainRunTests: XCTestCase {
     }
 
     func temporary(_ name: String) -> URL {
-        FileManager.default.temporaryDirectory.appendingPathComponent("pretrain-\(name)-\(UUID().uuidString)")
+        ScratchSpace.root.appendingPathComponent("pretrain-\(name)-\(UUID().uuidString)")
     }
 
     func tinyConfig(steps: Int) -> PretrainConfig {

@@ -41,7 +41,7 @@ final class LearnabilityTests: XCTestCase {
         // not how a tiny model generalises to histories longer than it was trained on.
         config.historyCap = 3
         let ids = try IDGeneration.keywords(catalog: domain.catalog, words: 1).table
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("learn-\(UUID().uuidString)")
+        let folder = ScratchSpace.root.appendingPathComponent("learn-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let runner = try RecommenderPipeline.open(folder: folder, inputs: .init(dataPath: "cycle", domain: domain, ids: ids, idsSource: "keywords"),
                                                   config: config, resume: false)

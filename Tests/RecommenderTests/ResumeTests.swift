@@ -40,7 +40,7 @@ final class ResumeTests: XCTestCase {
     /// 2 epochs straight; every recommendation is a catalog item, none repeated.
     func testResumeEqualsUninterruptedRun() throws {
         let domain = toyDomain()
-        let base = FileManager.default.temporaryDirectory.appendingPathComponent("resume-\(UUID().uuidString)")
+        let base = ScratchSpace.root.appendingPathComponent("resume-\(UUID().uuidString)")
         let straight = try runner(base.appendingPathComponent("a"), domain: domain, epochs: 2, resume: false)
         let a = try straight.train(resume: false)
 

@@ -29,7 +29,7 @@ final class ZeroShotTests: XCTestCase {
         config.epochs = 1
         config.validationUsers = 20
         config.numBeams = 5
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("zeroshot-run-\(UUID().uuidString)")
+        let folder = ScratchSpace.root.appendingPathComponent("zeroshot-run-\(UUID().uuidString)")
         let runner = try RecommenderPipeline.open(folder: folder, inputs: .init(dataPath: "kitchen,pets", domain: source, ids: table, idsSource: "keywords"),
                                                   config: config, resume: false)
         runner.verbose = false

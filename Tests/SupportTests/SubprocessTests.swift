@@ -18,3 +18,17 @@ final class SubprocessTests: XCTestCase {
         XCTAssertThrowsError(try Subprocess.run(URL(fileURLWithPath: "/nonexistent/program"), []))
     }
 }
+
+final class ScratchSpaceTests: XCTestCase {
+    func testPathsAreFreshAndInsideThePerProcessRoot() throws {
+        let a = ScratchSpace.path("x"), b = ScratchSpace.path("x", suffix: ".tsv")
+        XCTAssertNotEqual(a, b)
+        XCTAssertEqual(a.deletingLastPathComponent().standardizedFileURL, ScratchSpace.root.standardizedFileURL)
+        XCTAssert(b.lastPathComponent.hasSuffix(".tsv"))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: a.path))
+        var isDirectory: ObjCBool = false
+        XCTAssert(FileManager.default.fileExists(atPath: ScratchSpace.root.path, isDirectory: &isDirectory) && isDirectory.boolValue)
+        XCTAssert(ScratchSpace.root.lastPathComponent.hasPrefix("idgenrec-scratch-\(getpid())-"))
+    }
+
+}

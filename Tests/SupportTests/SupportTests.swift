@@ -1,3 +1,4 @@
+import Support
 import Foundation
 import XCTest
 @testable import Support
@@ -32,7 +33,7 @@ final class SupportTests: XCTestCase {
     }
 
     func testAtomicWriteReplacesAndLeavesNoTemporaryFiles() throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("atomic-\(UUID().uuidString)")
+        let dir = ScratchSpace.root.appendingPathComponent("atomic-\(UUID().uuidString)")
         let file = dir.appendingPathComponent("x.json")
         try AtomicFile.writeJSON(["a": 1], to: file)
         try AtomicFile.writeJSON(["a": 2], to: file)
@@ -43,7 +44,7 @@ final class SupportTests: XCTestCase {
 
     func testDecodeErrorNamesFileAndKey() throws {
         struct Config: Decodable { var layers: Int }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).json")
+        let file = ScratchSpace.root.appendingPathComponent("bad-\(UUID().uuidString).json")
         try Data(#"{"layers": "four"}"#.utf8).write(to: file)
         XCTAssertThrowsError(try JSONOutput.decode(Config.self, from: file)) { error in
             let text = "\(error)"

@@ -8,7 +8,7 @@ import XCTest
 
 final class ModelTests: XCTestCase {
     private func temporaryFolder() -> URL {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("t5tests-\(UUID().uuidString)")
+        let url = ScratchSpace.root.appendingPathComponent("t5tests-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         addTeardownBlock { try? FileManager.default.removeItem(at: url) }
         return url

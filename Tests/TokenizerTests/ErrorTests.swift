@@ -1,3 +1,4 @@
+import Support
 import Foundation
 import Tokenizer
 import XCTest
@@ -6,7 +7,7 @@ final class ErrorTests: XCTestCase {
     private var folder: URL!
 
     override func setUpWithError() throws {
-        folder = FileManager.default.temporaryDirectory.appendingPathComponent("tokenizer-errors-\(getpid())-\(UUID().uuidString)")
+        folder = ScratchSpace.root.appendingPathComponent("tokenizer-errors-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     }
 

@@ -1,3 +1,4 @@
+import Support
 import Foundation
 import Tokenizer
 import XCTest
@@ -114,7 +115,7 @@ final class TrainingTests: XCTestCase {
 
     func testSaveAndLoadGiveTheSameModel() throws {
         let tokenizer = try Tokenizer.train(sentences: Fixtures.corpusLines(), options: Self.smallOptions(.bpe))
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tokenizer-tests-\(getpid())-\(UUID().uuidString)")
+        let folder = ScratchSpace.root.appendingPathComponent("tokenizer-tests-\(getpid())-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let url = folder.appendingPathComponent("sub/spiece.model")
         try tokenizer.save(to: url)
@@ -143,7 +144,7 @@ final class TrainingTests: XCTestCase {
     }
 
     private func captureStderr(_ body: () throws -> Void) throws -> String {
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("stderr-\(getpid())-\(UUID().uuidString)")
+        let file = ScratchSpace.root.appendingPathComponent("stderr-\(getpid())-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: file) }
         fflush(stderr)
         let saved = dup(2)
