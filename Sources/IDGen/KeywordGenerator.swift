@@ -17,10 +17,22 @@ public struct KeywordCandidateGenerator: CandidateGenerator {
         // Higher retry levels start from longer keyword lists, as the model's would.
         let extra = Int(level.diversityPenalty) - 1 + level.minNewTokens
         return entries.map { index in
-            (0 ..< 4).map { k in
-                let text = extractor.keywords(of: items[index], count: words + extra + k).joined(separator: " ")
+            let (ranked, reading) = extracted(index)
+            return (0 ..< 4).map { k in
+                let text = KeywordExtractor.keywords(ranked: ranked, reading: reading, count: words + extra + k).joined(separator: " ")
                 return Candidate(text: text, score: -Float(k))
             }
         }
+    }
+
+    /// Each item's ranked words and words in reading order, extracted once (retry levels ask
+    /// again for the entries still pending).
+    private var cache: [Int: (ranked: [String], reading: [String])] = [:]
+
+    private mutating func extracted(_ index: Int) -> (ranked: [String], reading: [String]) {
+        if let hit = cache[index] { return hit }
+        let value = (extractor.rankedWords(of: items[index]), extractor.words(of: items[index]).map(\.word))
+        cache[index] = value
+        return value
     }
 }

@@ -106,8 +106,14 @@ public struct KeywordExtractor: Sendable {
 
     /// The bootstrap target: the `count` most distinctive words, in reading order.
     public func keywords(of item: ItemText, count: Int) -> [String] {
-        let chosen = Set(rankedWords(of: item).prefix(count))
+        Self.keywords(ranked: rankedWords(of: item), reading: words(of: item).map(\.word), count: count)
+    }
+
+    /// `keywords(of:count:)` from an item's precomputed `rankedWords` and words in reading
+    /// order (callers asking for several counts extract the words once).
+    public static func keywords(ranked: [String], reading: [String], count: Int) -> [String] {
+        let chosen = Set(ranked.prefix(count))
         var seen = Set<String>()
-        return words(of: item).map(\.word).filter { chosen.contains($0) && seen.insert($0).inserted }
+        return reading.filter { chosen.contains($0) && seen.insert($0).inserted }
     }
 }
