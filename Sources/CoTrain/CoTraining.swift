@@ -74,13 +74,28 @@ public enum CoTraining {
     /// outputs) the recommender / the bootstrap generator start from; the vocabulary is then that
     /// folder's `spiece.model` (both folders must share it: the bridge needs one vocabulary).
     @discardableResult
+    /// `bootstrapFrom`: another co-training run folder whose `bootstrap/` (generator, tokenizer
+    /// and IDs as they were before any phase) this run starts from instead of bootstrapping its
+    /// own — ablations (`--fixed-ids`, other learning rates) then share one bootstrap exactly and
+    /// skip its cost. On resume the stored config must equal the requested one; a difference
+    /// is an error naming the keys.
     public static func run(folder: URL, dataPath: String, domain: Domain, config: CoTrainConfig, resume: Bool,
-                           recommenderInit: URL? = nil, generatorInit: URL? = nil, verbose: Bool = true) throws -> [RoundReport] {
+                           recommenderInit: URL? = nil, generatorInit: URL? = nil, bootstrapFrom: URL? = nil,
+                           verbose: Bool = true) throws -> [RoundReport] {
         let fm = FileManager.default
         let stateDir = folder.appendingPathComponent("state")
+        let configURL = folder.appendingPathComponent("cotrain-config.json")
         RunFolder.recover(stateDir)
+        RunFolder.recover(folder.appendingPathComponent("bootstrap"))
+        if resume, fm.fileExists(atPath: stateDir.appendingPathComponent("state.json").path), fm.fileExists(atPath: configURL.path) {
+            let stored = try JSONOutput.decode(CoTrainConfig.self, from: configURL)
+            let changed = try changedKeys(stored: stored, requested: config)
+            guard changed.isEmpty else {
+                throw RecommenderError.checkpoint(path: folder.path, message: "--resume continues the run with its own settings, but these differ from \(configURL.lastPathComponent): \(changed.joined(separator: ", ")); pass the same options, or start a new run (--bootstrap-from \(folder.path) reuses its bootstrap)")
+            }
+        }
         try fm.createDirectory(at: folder, withIntermediateDirectories: true)
-        try AtomicFile.writeJSON(config, to: folder.appendingPathComponent("cotrain-config.json"))
+        try AtomicFile.writeJSON(config, to: configURL)
 
         var state: CoTrainState
         var generator: GeneratorFolder
@@ -97,28 +112,35 @@ public enum CoTraining {
                 throw RecommenderError.checkpoint(path: folder.path, message: "holds a co-training run already; pass --resume or choose another --out")
             }
             state = CoTrainState(rng: SeededGenerator(seed: config.recommender.seed &+ 4242))
-            let tokenizer: Tokenizer
-            if let source = generatorInit ?? recommenderInit {
-                tokenizer = try Tokenizer(contentsOf: source.appendingPathComponent("spiece.model"))
-                if let generatorInit, let recommenderInit {
-                    let other = try Tokenizer(contentsOf: recommenderInit.appendingPathComponent("spiece.model"))
-                    guard other.modelHash == tokenizer.modelHash else {
-                        throw T5Error.tokenizerMismatch("\(generatorInit.path)/spiece.model and \(recommenderInit.path)/spiece.model differ; the generator and the recommender need one vocabulary")
-                    }
+            if let bootstrapFrom {
+                guard generatorInit == nil else {
+                    throw RecommenderError.invalidInput("--bootstrap-from and --generator-init-from both say where the generator comes from; pass one")
                 }
+                let source = bootstrapFrom.appendingPathComponent("bootstrap")
+                guard fm.fileExists(atPath: source.appendingPathComponent("ids.tsv").path) else {
+                    throw RecommenderError.checkpoint(path: bootstrapFrom.path, message: "has no bootstrap/ids.tsv: --bootstrap-from needs a co-training run folder that finished its bootstrap")
+                }
+                generator = try GeneratorFolder.load(source.appendingPathComponent("generator"))
+                ids = try IDTable.read(source.appendingPathComponent("ids.tsv"))
+                guard ids.itemIDs == domain.catalog.ids else {
+                    throw RecommenderError.checkpoint(path: bootstrapFrom.path, message: "its bootstrap IDs name \(ids.count) items, not the \(domain.catalog.count) items of \(dataPath) in order: bootstrap from a run on the same data")
+                }
+                if verbose { Log.info("bootstrap: generator and \(ids.count) IDs from \(source.path)") }
             } else {
-                tokenizer = try SharedVocabulary.train(catalogs: [domain.catalog], size: config.recommender.vocabularySize,
-                                                       framing: PromptTemplates.vocabularyFraming())
+                (generator, ids) = try bootstrap(domain: domain, config: config, recommenderInit: recommenderInit,
+                                                 generatorInit: generatorInit, verbose: verbose)
             }
-            if verbose {
-                Log.info("vocabulary: \(tokenizer.vocabularySize) pieces; bootstrapping the ID generator from \(generatorInit?.path ?? "a random \(config.generator.preset.rawValue) T5")")
+            try RunFolder.replaceFolder(folder.appendingPathComponent("bootstrap")) { tmp in
+                try generator.save(tmp.appendingPathComponent("generator"))
+                try ids.write(to: tmp.appendingPathComponent("ids.tsv"))
             }
-            generator = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], tokenizer: tokenizer, config: config.generator,
-                                                      fieldWeights: config.ids.fieldWeights, initFrom: generatorInit, verbose: verbose)
-            var candidates = generator.candidateGenerator(for: domain.catalog)
-            ids = try IDGeneration.assign(catalog: domain.catalog, generator: &candidates, options: config.ids, progress: verbose).table
+            let tokenizer = generator.tokenizer
             if let recommenderInit {
                 recommender = try T5Model.load(folder: recommenderInit)
+                let other = try Tokenizer(contentsOf: recommenderInit.appendingPathComponent("spiece.model"))
+                guard other.modelHash == tokenizer.modelHash else {
+                    throw T5Error.tokenizerMismatch("the generator's spiece.model and \(recommenderInit.path)/spiece.model differ; the generator and the recommender need one vocabulary")
+                }
             } else {
                 var t5 = T5Config.preset(config.recommender.preset, vocabularySize: tokenizer.vocabularySize)
                 t5.dropout_rate = config.recommender.dropout
@@ -229,6 +251,48 @@ public enum CoTraining {
                                    trainingSamples: samples.count, config: manifestConfig, model: recommender.config)
         try AtomicFile.writeJSON(manifest, to: RunFolder.manifestURL(folder))
         return state.rounds
+    }
+
+    /// The vocabulary (from an init folder, else trained on the catalog text), the bootstrapped
+    /// generator and its IDs for the catalog.
+    static func bootstrap(domain: Domain, config: CoTrainConfig, recommenderInit: URL?, generatorInit: URL?,
+                          verbose: Bool) throws -> (GeneratorFolder, IDTable) {
+        let tokenizer: Tokenizer
+        if let source = generatorInit ?? recommenderInit {
+            tokenizer = try Tokenizer(contentsOf: source.appendingPathComponent("spiece.model"))
+        } else {
+            tokenizer = try SharedVocabulary.train(catalogs: [domain.catalog], size: config.recommender.vocabularySize,
+                                                   framing: PromptTemplates.vocabularyFraming())
+        }
+        if verbose {
+            Log.info("vocabulary: \(tokenizer.vocabularySize) pieces; bootstrapping the ID generator from \(generatorInit?.path ?? "a random \(config.generator.preset.rawValue) T5")")
+        }
+        let generator = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], tokenizer: tokenizer, config: config.generator,
+                                                      fieldWeights: config.ids.fieldWeights, initFrom: generatorInit, verbose: verbose)
+        var candidates = generator.candidateGenerator(for: domain.catalog)
+        let ids = try IDGeneration.assign(catalog: domain.catalog, generator: &candidates, options: config.ids, progress: verbose).table
+        return (generator, ids)
+    }
+
+    /// The settings a resumed run would change: dotted keys whose values differ between the
+    /// stored config and the requested one.
+    static func changedKeys(stored: CoTrainConfig, requested: CoTrainConfig) throws -> [String] {
+        func flatten(_ value: Any, _ prefix: String, into out: inout [String: String]) {
+            if let dictionary = value as? [String: Any] {
+                for (key, inner) in dictionary { flatten(inner, prefix.isEmpty ? key : "\(prefix).\(key)", into: &out) }
+            } else {
+                out[prefix] = "\(value)"
+            }
+        }
+        func leaves(_ config: CoTrainConfig) throws -> [String: String] {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            var out: [String: String] = [:]
+            flatten(try JSONSerialization.jsonObject(with: try encoder.encode(config)), "", into: &out)
+            return out
+        }
+        let a = try leaves(stored), b = try leaves(requested)
+        return Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted().map { key in "\(key) (\(a[key] ?? "unset") → \(b[key] ?? "unset"))" }
     }
 
     static func saveState(_ dir: URL, state: CoTrainState, generator: GeneratorFolder, recommender: T5Model, ids: IDTable) throws {

@@ -35,6 +35,7 @@ struct CotrainCommand: ParsableCommand {
     @Option(name: .long, help: "Users in the per-round validation/test reports (0 = all).") var roundUsers: Int = 1000
     @Option(name: .long, help: "Test users in the final evaluation (seeded sample; default all).") var testUsers: Int?
     @Flag(name: .customLong("fixed-ids"), help: "Ablation: never train the generator (bootstrap IDs stay fixed).") var fixedIDs = false
+    @Option(name: .long, help: "Start from the bootstrap (generator, vocabulary, IDs) of this earlier co-training run on the same data instead of bootstrapping anew: arms of an ablation share it exactly.") var bootstrapFrom: String?
     @OptionGroup var options: RecommenderOptions
 
     func run() throws {
@@ -68,7 +69,8 @@ struct CotrainCommand: ParsableCommand {
             let start = Date()
             let rounds = try CoTraining.run(folder: folder, dataPath: data, domain: domain, config: config, resume: resume,
                                             recommenderInit: options.initFrom.map { URL(fileURLWithPath: $0) },
-                                            generatorInit: generatorInitFrom.map { URL(fileURLWithPath: $0) })
+                                            generatorInit: generatorInitFrom.map { URL(fileURLWithPath: $0) },
+                                            bootstrapFrom: bootstrapFrom.map { URL(fileURLWithPath: $0) })
             let final = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
             let report = try RecommenderPipeline.finalTest(final, dataPath: data, users: testUsers)
             print("# Co-training rounds (\(fixedIDs ? "fixed IDs" : "co-trained IDs"))\n")
