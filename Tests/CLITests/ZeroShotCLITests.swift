@@ -88,6 +88,13 @@ final class ZeroShotCLITests: XCTestCase {
             XCTAssertEqual(rows.count, 25)
             XCTAssert(rows.allSatisfy { Set(targetItems).contains(String($0.split(separator: "\t")[1])) })
         }
+        // `compare FILE.json#TARGET` pairs zero-shot runs user by user; a missing target is named.
+        let c = try CLI.run(["compare", json.path + "#outdoors", json.path + "#outdoors"])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssert(c.stdout.contains("recall@10"), c.stdout)
+        let missing = try CLI.run(["compare", json.path + "#garden", json.path + "#outdoors"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssert(missing.stderr.contains("garden") && missing.stderr.contains("outdoors, stationery"), missing.stderr)
     }
 
     func testBadTargetIsHandledAndReported() throws {
