@@ -128,12 +128,16 @@ public struct IDAssigner {
         var lastCandidates: [Int: [String]] = [:]
         let normalizer = options.normalizer
 
-        for (levelIndex, level) in options.levels.enumerated() where !pending.isEmpty {
+        let levels = options.levels
+        for (levelIndex, level) in levels.enumerated() where !pending.isEmpty {
             var stillPending: [Int] = []
             var batchStart = 0
+            // Retry levels can run for minutes while few entries settle: the line says where it is.
+            var status: String { "level \(levelIndex + 1)/\(levels.count) (\(level)): \(batchStart)/\(pending.count) tried" }
             while batchStart < pending.count {
                 let batch = Array(pending[batchStart ..< min(batchStart + options.batchSize, pending.count)])
                 batchStart += batch.count
+                defer { progress?.advance(by: 0, status) }
                 let lists = try generator.candidates(for: batch, level: level)
                 precondition(lists.count == batch.count, "CandidateGenerator returned \(lists.count) lists for \(batch.count) entries")
                 for (entryIndex, list) in zip(batch, lists) {
@@ -153,7 +157,7 @@ public struct IDAssigner {
                         ids[entry.key] = id
                         used.insert(id)
                         report.settledAtLevel[String(levelIndex), default: 0] += 1
-                        progress?.advance()
+                        progress?.advance(by: 1, status)
                     } else {
                         stillPending.append(entryIndex)
                     }
