@@ -100,12 +100,17 @@ struct EvaluateCommand: ParsableCommand {
     @Option(name: .long, help: "test or validation.") var split: EvaluationPart = .test
     @Option(name: .long, help: "Seeded random sample of users (default all).") var users: Int?
     @Option(name: .long, help: "Write the JSON report here.") var json: String?
+    @Option(name: .long, help: "Model to evaluate: best (best validation NDCG@10; last/ when there is none) or last (after the last completed epoch).") var checkpoint: String = "best"
 
     func run() throws {
         try runReportingErrors {
+            guard let which = RecommenderPipeline.Checkpoint(rawValue: checkpoint) else {
+                throw ValidationErrorMessage(message: "--checkpoint: expected best or last, found '\(checkpoint)'")
+            }
             let (domain, _) = try dataset.load(data)
-            let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data)
+            let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data, checkpoint: which)
             var (report, ranks) = try runner.evaluate(part: split, users: users, progress: true)
+            report.config["checkpoint"] = which == .last ? "last" : (FileManager.default.fileExists(atPath: RunFolder.bestURL(runner.folder).appendingPathComponent("model.safetensors").path) ? "best" : "last")
             report.data = data
             if let json { try EvaluationRun.save(report: report, ranks: ranks, json: URL(fileURLWithPath: json)) }
             print(report.markdown, terminator: "")

@@ -81,16 +81,28 @@ public enum RecommenderPipeline {
         return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: model)
     }
 
+    /// Which saved model `load` evaluates.
+    public enum Checkpoint: String, CaseIterable, Sendable {
+        /// `best/` (best validation NDCG@10), or `last/` when the run has no `best/`.
+        case best
+        /// `last/`: the model after the last completed epoch.
+        case last
+    }
+
     /// Reopens a finished (or interrupted) run for evaluation or recommendation, with the best
-    /// checkpoint (or the last when no best exists).
-    public static func load(folder: URL, domain: Domain, dataPath: String) throws -> RecommenderRunner {
+    /// checkpoint (or the last when no best exists), or the last one when asked.
+    public static func load(folder: URL, domain: Domain, dataPath: String, checkpoint: Checkpoint = .best) throws -> RecommenderRunner {
         let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder))
         let tokenizer = try Tokenizer(contentsOf: RunFolder.tokenizerURL(folder))
         let ids = try IDTable.read(RunFolder.idsURL(folder))
         guard ids.itemIDs == domain.catalog.ids else {
             throw RecommenderError.checkpoint(path: folder.path, message: "its ID table does not match the catalog of \(dataPath) (\(ids.count) IDs, \(domain.catalog.count) items)")
         }
-        let model = try T5Model.load(folder: RunFolder.evaluatedModelURL(folder))
+        let modelURL = checkpoint == .last ? RunFolder.lastURL(folder) : RunFolder.evaluatedModelURL(folder)
+        guard FileManager.default.fileExists(atPath: modelURL.appendingPathComponent("model.safetensors").path) else {
+            throw RecommenderError.checkpoint(path: folder.path, message: "has no saved model in \(modelURL.lastPathComponent)/ (a run writes last/ after its first completed epoch)")
+        }
+        let model = try T5Model.load(folder: modelURL)
         let split = try Split.leaveOneOut(domain, historyCap: manifest.config.historyCap)
         let data = try RecommenderData(domain: domain, split: split, ids: ids, tokenizer: tokenizer, config: manifest.config)
         return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: manifest.config, data: data), model: model)

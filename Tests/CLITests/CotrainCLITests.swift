@@ -44,6 +44,21 @@ final class CotrainCLITests: XCTestCase {
         let same = try CLI.run(Self.arguments(out: a, ["--resume"]))
         XCTAssertEqual(same.status, 0, same.stderr)
 
+        // The finished run evaluates like any run (its final recommender is in best/; a co-training
+        // run keeps no last/, and asking for it says so).
+        let json = base.appendingPathComponent("eval.json")
+        let e = try CLI.run(["evaluate", "--run", a.path, "--data", Self.kitchen, "--sample-users", "60", "--users", "20", "--json", json.path])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any]
+        XCTAssertEqual((report["config"] as? [String: String])?["checkpoint"], "best")
+        XCTAssertEqual(report["users"] as? Int, 20)
+        let noLast = try CLI.run(["evaluate", "--run", a.path, "--data", Self.kitchen, "--sample-users", "60", "--checkpoint", "last"])
+        XCTAssertNotEqual(noLast.status, 0)
+        XCTAssert(noLast.stderr.contains("last/"), noLast.stderr)
+        let badCheckpoint = try CLI.run(["evaluate", "--run", a.path, "--data", Self.kitchen, "--checkpoint", "middle"])
+        XCTAssertNotEqual(badCheckpoint.status, 0)
+        XCTAssert(badCheckpoint.stderr.contains("--checkpoint"), badCheckpoint.stderr)
+
         // Bad --bootstrap-from: not a co-training run.
         let bad = try CLI.run(Self.arguments(out: base.appendingPathComponent("bad"), ["--bootstrap-from", base.appendingPathComponent("nothing").path]))
         XCTAssertNotEqual(bad.status, 0)

@@ -24,6 +24,13 @@ final class PretrainCLITests: XCTestCase {
                              "--validation-users", "10", "--test-users", "10", "--beams", "4", "--out", base.appendingPathComponent("run").path])
         XCTAssertEqual(t.status, 0, t.stderr)
         XCTAssert(t.stdout.contains("recall@10"), t.stdout)
+        // evaluate --checkpoint last: the model after the last epoch, recorded in the report.
+        let json = base.appendingPathComponent("last.json")
+        let e = try CLI.run(["evaluate", "--run", base.appendingPathComponent("run").path, "--data", kitchen, "--sample-users", "40",
+                             "--users", "10", "--checkpoint", "last", "--json", json.path])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let report = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [String: Any]
+        XCTAssertEqual((report["config"] as? [String: String])?["checkpoint"], "last")
     }
 
     func testBadInputNamesTheProblem() throws {
