@@ -63,8 +63,6 @@ final class Block {
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
-func sgemmPeak(split: Bool) -> Double { BLAS.measuredPeak(split: split) }
-
 var python: String?
 var steps = 10
 var args = CommandLine.arguments.dropFirst().makeIterator()
@@ -77,8 +75,8 @@ while let a = args.next() {
 }
 
 Parallel.configure()
-let peak1 = sgemmPeak(split: false)
-let peak2 = sgemmPeak(split: true)
+let peak1 = BLAS.measuredPeak(split: false)
+let peak2 = BLAS.measuredPeak(split: true)
 print(String(format: "sgemm 1024³ single call, 1 thread: %.1f GFLOP/s; with our 2-way split: %.1f GFLOP/s", peak1, peak2))
 fflush(stdout)
 

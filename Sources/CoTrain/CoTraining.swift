@@ -73,12 +73,12 @@ public enum CoTraining {
     /// `recommenderInit` / `generatorInit`: Hugging Face T5 folders (e.g. `idgenrec pretrain`
     /// outputs) the recommender / the bootstrap generator start from; the vocabulary is then that
     /// folder's `spiece.model` (both folders must share it: the bridge needs one vocabulary).
-    @discardableResult
     /// `bootstrapFrom`: another co-training run folder whose `bootstrap/` (generator, tokenizer
     /// and IDs as they were before any phase) this run starts from instead of bootstrapping its
     /// own — ablations (`--fixed-ids`, other learning rates) then share one bootstrap exactly and
     /// skip its cost. On resume the stored config must equal the requested one; a difference
     /// is an error naming the keys.
+    @discardableResult
     public static func run(folder: URL, dataPath: String, domain: Domain, config: CoTrainConfig, resume: Bool,
                            recommenderInit: URL? = nil, generatorInit: URL? = nil, bootstrapFrom: URL? = nil,
                            verbose: Bool = true) throws -> [RoundReport] {

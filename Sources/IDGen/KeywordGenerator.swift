@@ -31,7 +31,8 @@ public struct KeywordCandidateGenerator: CandidateGenerator {
 
     private mutating func extracted(_ index: Int) -> (ranked: [String], reading: [String]) {
         if let hit = cache[index] { return hit }
-        let value = (extractor.rankedWords(of: items[index]), extractor.words(of: items[index]).map(\.word))
+        let found = extractor.words(of: items[index])
+        let value = (extractor.rankedWords(found), found.map(\.word))
         cache[index] = value
         return value
     }

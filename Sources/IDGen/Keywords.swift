@@ -90,8 +90,13 @@ public struct KeywordExtractor: Sendable {
     /// All distinct words of the item ranked by distinctiveness (best first), ties broken by
     /// reading order. The ID generator's last-resort disambiguation walks this list.
     public func rankedWords(of item: ItemText) -> [String] {
+        rankedWords(words(of: item))
+    }
+
+    /// `rankedWords(of:)` from the item's already extracted `words(of:)`.
+    func rankedWords(_ words: [(word: String, weight: Double)]) -> [String] {
         var best: [String: (score: Double, position: Int)] = [:]
-        for (position, entry) in words(of: item).enumerated() {
+        for (position, entry) in words.enumerated() {
             let score = entry.weight * idf(entry.word)
             if let old = best[entry.word] {
                 if score > old.score { best[entry.word] = (score, old.position) }
@@ -106,7 +111,8 @@ public struct KeywordExtractor: Sendable {
 
     /// The bootstrap target: the `count` most distinctive words, in reading order.
     public func keywords(of item: ItemText, count: Int) -> [String] {
-        Self.keywords(ranked: rankedWords(of: item), reading: words(of: item).map(\.word), count: count)
+        let found = words(of: item)
+        return Self.keywords(ranked: rankedWords(found), reading: found.map(\.word), count: count)
     }
 
     /// `keywords(of:count:)` from an item's precomputed `rankedWords` and words in reading

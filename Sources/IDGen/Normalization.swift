@@ -68,30 +68,6 @@ public struct IDNormalizer: Codable, Sendable, Equatable {
         return words
     }
 
-    /// The straightforward definition of `words(_:fold:)` (every scalar through its Unicode
-    /// properties), kept as the test oracle for the fast path.
-    static func wordsReference(_ text: String, fold: Bool) -> [String] {
-        var words: [String] = []
-        var current = String.UnicodeScalarView()
-        func flush() {
-            if !current.isEmpty {
-                let word = String(current)
-                words.append(fold ? word.lowercased() : word)
-                current.removeAll(keepingCapacity: true)
-            }
-        }
-        for scalar in text.unicodeScalars {
-            let p = scalar.properties
-            if p.isAlphabetic || p.numericType != nil || p.generalCategory == .nonspacingMark || p.generalCategory == .spacingMark {
-                current.append(scalar)
-            } else {
-                flush()
-            }
-        }
-        flush()
-        return words
-    }
-
     public func normalize(_ text: String) -> String {
         var words = Self.words(text, fold: caseHandling == .fold)
         if noRepeatedWords {

@@ -110,7 +110,7 @@ struct EvaluateCommand: ParsableCommand {
             let (domain, _) = try dataset.load(data)
             let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data, checkpoint: which)
             var (report, ranks) = try runner.evaluate(part: split, users: users, progress: true)
-            report.config["checkpoint"] = which == .last ? "last" : (FileManager.default.fileExists(atPath: RunFolder.bestURL(runner.folder).appendingPathComponent("model.safetensors").path) ? "best" : "last")
+            report.config["checkpoint"] = which == .last ? "last" : RunFolder.evaluatedModelURL(runner.folder).lastPathComponent
             report.data = data
             if let json { try EvaluationRun.save(report: report, ranks: ranks, json: URL(fileURLWithPath: json)) }
             print(report.markdown, terminator: "")

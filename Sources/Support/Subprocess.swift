@@ -12,11 +12,10 @@ public enum Subprocess {
         public var stderr: String
     }
 
-    public static func run(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> Output {
+    public static func run(_ executable: URL, _ arguments: [String]) throws -> Output {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
-        if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
