@@ -13,6 +13,22 @@ extension Generation {
         var row: Int
     }
 
+    /// Whether a running beam needs a scorer row at the next step. Two kinds do not:
+    /// - a beam scored -inf (a filler past the trie's allowed tokens): every continuation is -inf
+    ///   whatever the model says, which is what a skipped row contributes;
+    /// - when `prunable`, a beam whose score is at or below the worst hypothesis of a full
+    ///   finished list: continuations only lower a sum of log-probabilities (Float addition of a
+    ///   non-positive number never rounds up), a full list admits only scores strictly above its
+    ///   worst, and that worst only rises. Its descendants rank below every candidate that can
+    ///   still finish, so HF's search keeps the same finished hypotheses and stops at the same
+    ///   step with or without them; computing them is wasted work (canonical ranking search,
+    ///   `early_stopping="never"` with `length_penalty=0`, spends most of its late steps there).
+    static func needsRow(_ beam: Beam, _ finished: BeamHypotheses, prunable: Bool) -> Bool {
+        if beam.score == -.infinity { return false }
+        if prunable, finished.count >= finished.capacity, Double(beam.score) <= finished.worstScore { return false }
+        return true
+    }
+
     /// Beam search (`numBeamGroups == 1`) or diverse group beam search (`numBeamGroups > 1`),
     /// batched over `batchSize` inputs. Requires `numBeams >= 2` (HF uses greedy for one beam).
     public static func beamSearch<S: StepScorer>(
@@ -35,6 +51,10 @@ extension Generation {
         // `diversity_penalty * token_frequency` in float32.
         let penalty = Float(config.diversityPenalty)
         let penalise = config.diversityPenalty > 0 && groups > 1
+        // Hopeless beams may be dropped only where a dropped beam cannot influence another's
+        // score: no length normalisation (a hypothesis score is its sum, which only falls as
+        // tokens are added) and one group (no Hamming penalty from the tokens it would choose).
+        let prunable = groups == 1 && config.lengthPenalty == 0
 
         // A block is one group of one input: block = b * groups + g; its beams are
         // block * groupSize + k. HF: `_beam_hyps[b * num_beam_groups + g]`.
@@ -59,7 +79,7 @@ extension Generation {
         var saved: [(index: Int, value: Float)] = [] // log-probabilities overwritten by processors
 
         for step in 0 ..< maxNew {
-            var lp = try scorer.logProbabilities(lastTokens: lastTokens, step: step) // [rowCount, vocab]
+            var lp = rowCount == 0 ? [] : try scorer.logProbabilities(lastTokens: lastTokens, step: step) // [rowCount, vocab]
             guard lp.count == rowCount * vocab else {
                 throw DecodingError.scorerOutputSize(step: step, expected: rowCount * vocab, actual: lp.count)
             }
@@ -86,6 +106,10 @@ extension Generation {
                         top.removeAll()
                         for k in 0 ..< groupSize {
                             let beam = beams[first + k]
+                            // A beam without a scorer row cannot reach the finished list (see
+                            // `needsRow`): its candidates are -inf or hopeless, and leaving them out
+                            // changes neither the finished hypotheses nor the stopping decision.
+                            if beam.row < 0 { continue }
                             let rowStart = beam.row * vocab
                             // Logits processors, applied in place to this row and undone after the scan
                             // (at step 0 every beam and group of an input shares one row).
@@ -159,12 +183,16 @@ extension Generation {
             var last: [Int32] = []
             for block in 0 ..< blocks where !done[block] {
                 for i in (block * groupSize) ..< ((block + 1) * groupSize) {
+                    guard needsRow(beams[i], hypotheses[block], prunable: prunable) else {
+                        beams[i].row = -1
+                        continue
+                    }
                     sourceRows.append(beams[i].row)
                     beams[i].row = sourceRows.count - 1
                     last.append(beams[i].tokens.last!)
                 }
             }
-            if sourceRows.count != rowCount || !sourceRows.elementsEqual(0 ..< rowCount) {
+            if !sourceRows.isEmpty, sourceRows.count != rowCount || !sourceRows.elementsEqual(0 ..< rowCount) {
                 try scorer.reorder(sourceRows: sourceRows)
             }
             rowCount = sourceRows.count

@@ -86,4 +86,29 @@ final class CanonicalStoppingTests: XCTestCase {
         // The property is not vacuous: on some of these tries stopping when full loses items.
         XCTAssertGreaterThan(strictlyBetter, 0)
     }
+
+    /// The ranking search drops hopeless beams (score at or below the worst of a full finished
+    /// list) and -inf fillers from the model's rows. Against the literal HF transcription, which
+    /// computes every beam, the results are identical, and the rows saved are real.
+    func testDroppingHopelessBeamsMatchesHFAndSavesRows() throws {
+        var g = SeededGenerator(seed: 2026)
+        var computed = 0, unpruned = 0
+        for trial in 0 ..< 30 {
+            let vocab = 10 + Int(g.next() % 8)
+            let items = randomItems(vocab: vocab, count: 20 + Int(g.next() % 40), using: &g)
+            let trie = try PrefixTrie(sequences: items, eosTokenId: 1)
+            let model = ToyModel(vocab: vocab, seed: 5000 + UInt64(trial), scale: 2, eosBoost: Double(trial % 3) * 0.5)
+            let beams = 2 + Int(g.next() % 6)
+            let config = GenerationConfig(maxNewTokens: 6, numBeams: beams, lengthPenalty: 0, earlyStopping: .never,
+                                          numReturnSequences: beams)
+            var scorer = ToyScorer(model: model, batchSize: 3)
+            let fast = try Generation.generate(scorer: &scorer, batchSize: 3, config: config, constraint: trie)
+            let reference = hfReferenceBeamSearch(model: model.logProbs, vocab: vocab, batchSize: 3, config: config, constraint: trie)
+            XCTAssertEqual(fast, reference, "trial \(trial)")
+            // Without dropping, every step after the first computes whole blocks of `beams` rows.
+            computed += scorer.rowsPerStep.dropFirst().reduce(0, +)
+            unpruned += scorer.rowsPerStep.dropFirst().reduce(0) { $0 + ($1 + beams - 1) / beams * beams }
+        }
+        XCTAssertLessThan(computed, unpruned, "some beams were dropped")
+    }
 }

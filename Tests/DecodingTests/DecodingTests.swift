@@ -132,7 +132,7 @@ final class DecodingTests: XCTestCase {
         let vocab = 9
         var configs: [GenerationConfig] = []
         for (beams, groups) in [(2, 1), (4, 1), (4, 2), (6, 3), (4, 4)] {
-            for lp in [1.0, 0.6, -0.4] {
+            for lp in [1.0, 0.6, 0.0, -0.4] {
                 for early in [EarlyStopping.heuristic, .whenFull, .never] {
                     configs.append(GenerationConfig(
                         maxNewTokens: 5, minNewTokens: lp < 0 ? 2 : 0, numBeams: beams, numBeamGroups: groups,
