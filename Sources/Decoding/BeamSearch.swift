@@ -79,8 +79,10 @@ extension Generation {
         var saved: [(index: Int, value: Float)] = [] // log-probabilities overwritten by processors
 
         for step in 0 ..< maxNew {
-            var lp = rowCount == 0 ? [] : try scorer.logProbabilities(lastTokens: lastTokens, step: step) // [rowCount, vocab]
-            guard lp.count == rowCount * vocab else {
+            // Unnormalised scores [rowCount, vocab] and per-row normalisers: the log-probability of
+            // token t in row r is lp[r, t] - norm[r], computed where it is read.
+            var (lp, norm) = rowCount == 0 ? ([], []) : try scorer.unnormalizedLogProbabilities(lastTokens: lastTokens, step: step)
+            guard lp.count == rowCount * vocab, norm.count == rowCount else {
                 throw DecodingError.scorerOutputSize(step: step, expected: rowCount * vocab, actual: lp.count)
             }
             let eosForbidden = step < config.minNewTokens
@@ -112,7 +114,14 @@ extension Generation {
                             if beam.row < 0 { continue }
                             let rowStart = beam.row * vocab
                             // Logits processors, applied in place to this row and undone after the scan
-                            // (at step 0 every beam and group of an input shares one row).
+                            // (at step 0 every beam and group of an input shares one row). They act on
+                            // log-probabilities, so such a row is normalised in place first, once.
+                            if penaliseGroup || eosForbidden, norm[beam.row] != 0 {
+                                let shift = norm[beam.row]
+                                for i in rowStart ..< (rowStart + vocab) { all[i] = all[i] - shift }
+                                norm[beam.row] = 0
+                            }
+                            let normalizer = norm[beam.row]
                             saved.removeAll(keepingCapacity: true)
                             if penaliseGroup {
                                 for t in distinct {
@@ -133,12 +142,12 @@ extension Generation {
                                     if allowed.isEmpty, !beam.isFiller {
                                         throw DecodingError.noAllowedToken(batchIndex: b, prefix: beam.tokens)
                                     }
-                                    top.scanAllowed(row, allowed: allowed, offset: beam.score, rowIndex: k)
+                                    top.scanAllowed(row, allowed: allowed, normalizer: normalizer, offset: beam.score, rowIndex: k)
                                 } else {
-                                    top.scanAll(row, offset: beam.score, rowIndex: k)
+                                    top.scanAll(row, normalizer: normalizer, offset: beam.score, rowIndex: k)
                                 }
                             } else {
-                                top.scanAll(row, offset: beam.score, rowIndex: k)
+                                top.scanAll(row, normalizer: normalizer, offset: beam.score, rowIndex: k)
                             }
                             for s in saved.reversed() { all[s.index] = s.value }
                         }

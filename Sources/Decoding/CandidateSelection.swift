@@ -51,39 +51,40 @@ struct TopCandidates {
         flat[i] = index
     }
 
-    /// Scans one row of `vocabularySize` scores `row[t] + offset` (Float addition, as PyTorch
-    /// adds the beam score), all tokens. A SIMD pre-check skips chunks with no entry above the
-    /// current threshold, so the common case is one add and one compare per 16 tokens' lane.
-    mutating func scanAll(_ row: UnsafeBufferPointer<Float>, offset: Float, rowIndex: Int) {
+    /// Scans one row of `vocabularySize` scores `(row[t] - normalizer) + offset` (the
+    /// log-probability, then Float addition of the beam score as PyTorch adds it), all tokens. A
+    /// SIMD pre-check skips chunks with no entry above the current threshold, so the common case
+    /// is two adds and one compare per 16 tokens' lane.
+    mutating func scanAll(_ row: UnsafeBufferPointer<Float>, normalizer: Float, offset: Float, rowIndex: Int) {
         let v = row.count
         let base = rowIndex * v
         var t = 0
         while t < v, !isFull {
-            consider(row[t] + offset, base + t)
+            consider((row[t] - normalizer) + offset, base + t)
             t += 1
         }
         guard let p = row.baseAddress else { return }
         let raw = UnsafeRawPointer(p)
-        let off = SIMD16<Float>(repeating: offset)
+        let off = SIMD16<Float>(repeating: offset), norm = SIMD16<Float>(repeating: normalizer)
         while t + 16 <= v {
-            let x = raw.loadUnaligned(fromByteOffset: t &* 4, as: SIMD16<Float>.self) + off
+            let x = (raw.loadUnaligned(fromByteOffset: t &* 4, as: SIMD16<Float>.self) - norm) + off
             if any(x .> SIMD16<Float>(repeating: threshold)) {
                 for j in 0 ..< 16 { consider(x[j], base + t + j) }
             }
             t += 16
         }
         while t < v {
-            consider(row[t] + offset, base + t)
+            consider((row[t] - normalizer) + offset, base + t)
             t += 1
         }
     }
 
     /// Scans only `allowed` tokens (sorted ascending, unique) of one row; the others are -inf.
-    mutating func scanAllowed(_ row: UnsafeBufferPointer<Float>, allowed: [Int32], offset: Float, rowIndex: Int) {
+    mutating func scanAllowed(_ row: UnsafeBufferPointer<Float>, allowed: [Int32], normalizer: Float, offset: Float, rowIndex: Int) {
         let base = rowIndex * row.count
         for token in allowed {
             let t = Int(token)
-            consider(row[t] + offset, base + t)
+            consider((row[t] - normalizer) + offset, base + t)
         }
     }
 

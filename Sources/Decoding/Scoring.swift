@@ -27,9 +27,23 @@ public protocol StepScorer {
     ///   Values must not be NaN.
     mutating func logProbabilities(lastTokens: [Int32], step: Int) throws -> [Float]
 
+    /// The same distribution unnormalised: `scores` `[rows, vocabularySize]` and one normaliser
+    /// per row, such that `scores[r, t] - normalizers[r]` (one Float subtraction) is exactly what
+    /// `logProbabilities` returns. Beam search reads this form, so a scorer that can produce the
+    /// normaliser without writing the normalised matrix (T5: logits and their log-sum-exp in one
+    /// cache-resident pass) saves full passes over `[rows, vocab]`; beam search subtracts only
+    /// where it looks. The default returns `logProbabilities` with normalisers 0.
+    mutating func unnormalizedLogProbabilities(lastTokens: [Int32], step: Int) throws -> (scores: [Float], normalizers: [Float])
+
     /// Row `r` of the internal state becomes old row `sourceRows[r]`; the number of rows becomes
     /// `sourceRows.count` (rows may be duplicated or dropped). Not called after the last step.
     mutating func reorder(sourceRows: [Int]) throws
+}
+
+extension StepScorer {
+    public mutating func unnormalizedLogProbabilities(lastTokens: [Int32], step: Int) throws -> (scores: [Float], normalizers: [Float]) {
+        (try logProbabilities(lastTokens: lastTokens, step: step), [Float](repeating: 0, count: lastTokens.count))
+    }
 }
 
 /// A per-step constraint: the allowed next tokens for one sequence given its generated prefix

@@ -212,13 +212,32 @@ public struct T5StepScorer: StepScorer {
         }
     }
 
+    /// Logits and their log-sum-exp per row from one fused, cache-blocked pass
+    /// (`BLAS.logitsAndLogSumExp`): log-probability = logit − normaliser, as `logProbabilities`.
+    public mutating func unnormalizedLogProbabilities(lastTokens: [Int32], step: Int) throws -> (scores: [Float], normalizers: [Float]) {
+        let h = self.step(lastTokens: lastTokens)
+        let v = vocabularySize, d = weights.config.d_model, r = rows
+        var normalizers = [Float](repeating: 0, count: r)
+        let scores = [Float](unsafeUninitializedCapacity: r * v) { buf, count in
+            normalizers.withUnsafeMutableBufferPointer { lse in
+                BLAS.logitsAndLogSumExp(m: r, n: v, k: d, a: h.pointer, b: weights.head.pointer,
+                                        logits: buf.baseAddress!, logSumExp: lse.baseAddress!)
+            }
+            count = r * v
+        }
+        return (scores, normalizers)
+    }
+
     public mutating func logProbabilities(lastTokens: [Int32], step: Int) throws -> [Float] {
-        var out = logits(lastTokens: lastTokens)
+        var (out, lse) = try self.unnormalizedLogProbabilities(lastTokens: lastTokens, step: step)
         let v = vocabularySize
         out.withUnsafeMutableBufferPointer { buf in
             let p = buf.baseAddress!
-            Parallel.split(rows, costPerItem: 3 * v) { range in
-                for row in range { Kernels.logSoftmaxRow(p + row * v, p + row * v, v) }
+            Parallel.split(rows, costPerItem: v) { range in
+                for row in range {
+                    let shift = lse[row], q = p + row * v
+                    for j in 0 ..< v { q[j] = q[j] - shift }
+                }
             }
         }
         return out

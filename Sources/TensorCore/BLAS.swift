@@ -1,4 +1,5 @@
 import CBLAS
+import Foundation
 
 /// Row-major BLAS products. All sizes are in elements; `ld*` are row strides.
 public enum BLAS {
@@ -120,4 +121,52 @@ import Dispatch
 
 @inline(__always) private func DispatchQueue_concurrent2(_ body: (Int) -> Void) {
     DispatchQueue.concurrentPerform(iterations: 2, execute: body)
+}
+
+extension BLAS {
+    /// Output-layer logits and their row normalisers in one pass: `logits[i, j] = a[i, :] · b[j, :]`
+    /// (A [m, k], B [n, k], both row-major, C [m, n]) and `logSumExp[i] = log Σ_j exp(logits[i, j])`,
+    /// so that `logits[i, j] - logSumExp[i]` is the log-softmax. The product runs in column
+    /// chunks small enough to stay in cache while each chunk's max and sum of exponentials are
+    /// taken, and the chunks' (max, sum) pairs are combined per row; the separate full-width
+    /// passes of `gemm` + log-softmax (zero C, write C, read it for the max, read it for the sum,
+    /// rewrite it normalised) become one write. Rows are split across the two workers.
+    public static func logitsAndLogSumExp(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                          logits c: UnsafeMutablePointer<Float>,
+                                          logSumExp: UnsafeMutablePointer<Float>) {
+        Parallel.configure()
+        precondition(n > 0 && k > 0, "logitsAndLogSumExp: empty vocabulary or width")
+        if m == 0 { return }
+        Parallel.split(m, costPerItem: n * k, minimumWork: 1 << 19) { rows in
+            let count = rows.count
+            // About 256 KB of C per chunk (L2-resident), a multiple of 16 columns.
+            let chunk = min(n, max(64, (65_536 / count) / 16 * 16))
+            let maxima = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            let sums = UnsafeMutablePointer<Float>.allocate(capacity: count)
+            defer { maxima.deallocate(); sums.deallocate() }
+            maxima.update(repeating: -.infinity, count: count)
+            sums.update(repeating: 0, count: count)
+            var start = 0
+            while start < n {
+                let width = min(chunk, n - start)
+                let block = c + rows.lowerBound * n + start
+                serial(transA: false, transB: true, m: count, n: width, k: k, alpha: 1, a: a + rows.lowerBound * k, lda: k,
+                       b: b + start * k, ldb: k, beta: 0, c: block, ldc: n)
+                for i in 0 ..< count {
+                    let x = UnsafePointer(block + i * n)
+                    let chunkMax = Kernels.maximum(x, width)
+                    guard chunkMax > -.infinity else { continue }
+                    let chunkSum = Kernels.sumOfExponentials(x, width, shift: chunkMax)
+                    if chunkMax > maxima[i] {
+                        sums[i] = sums[i] * sexp(maxima[i] - chunkMax) + chunkSum
+                        maxima[i] = chunkMax
+                    } else {
+                        sums[i] += chunkSum * sexp(chunkMax - maxima[i])
+                    }
+                }
+                start += width
+            }
+            for i in 0 ..< count { logSumExp[rows.lowerBound + i] = maxima[i] + logf(sums[i]) }
+        }
+    }
 }

@@ -94,9 +94,9 @@ public enum Kernels {
         while j < n { y[j] *= inv; j += 1 }
     }
 
-    /// log-softmax of one row; returns log-sum-exp.
-    @inline(__always) @discardableResult
-    public static func logSoftmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+    /// Largest of `n` values (-inf for none).
+    @inline(__always)
+    public static func maximum(_ x: UnsafePointer<Float>, _ n: Int) -> Float {
         var j = 0
         var m16 = V16(repeating: -Float.infinity)
         while j + 16 <= n {
@@ -106,15 +106,28 @@ public enum Kernels {
         }
         var mx = hmax(m16)
         while j < n { if x[j] > mx { mx = x[j] }; j += 1 }
-        let mv = V16(repeating: mx)
+        return mx
+    }
+
+    /// Σ exp(x[j] - shift) over `n` values.
+    @inline(__always)
+    public static func sumOfExponentials(_ x: UnsafePointer<Float>, _ n: Int, shift: Float) -> Float {
+        let mv = V16(repeating: shift)
         var s16 = V16()
-        j = 0
+        var j = 0
         while j + 16 <= n { s16 += vexp(load16(x + j) - mv); j += 16 }
         var s = hsum(s16)
-        while j < n { s += sexp(x[j] - mx); j += 1 }
-        let lse = mx + logf(s)
+        while j < n { s += sexp(x[j] - shift); j += 1 }
+        return s
+    }
+
+    /// log-softmax of one row; returns log-sum-exp.
+    @inline(__always) @discardableResult
+    public static func logSoftmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) -> Float {
+        let mx = maximum(x, n)
+        let lse = mx + logf(sumOfExponentials(x, n, shift: mx))
         let lv = V16(repeating: lse)
-        j = 0
+        var j = 0
         while j + 16 <= n { store16(load16(x + j) - lv, y + j); j += 16 }
         while j < n { y[j] = x[j] - lse; j += 1 }
         return lse

@@ -39,6 +39,31 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// The fused output layer: logits equal the product, and logits − log-sum-exp is the
+    /// log-softmax, computed in Double. Shapes cover one chunk, several chunks with a ragged
+    /// last one, the two-worker row split and a single row.
+    func testLogitsAndLogSumExpIsProductAndLogSoftmax() {
+        for (m, n, k, scale) in [(3, 50, 8, 1.0), (37, 5003, 16, 3.0), (320, 1000, 64, 1.0), (1, 4099, 32, 6.0)] {
+            let a = randn([m, k], 11, std: Float(scale)), b = randn([n, k], 12)
+            var logits = [Float](repeating: .nan, count: m * n), lse = [Float](repeating: .nan, count: m)
+            BLAS.logitsAndLogSumExp(m: m, n: n, k: k, a: a.pointer, b: b.pointer, logits: &logits, logSumExp: &lse)
+            let ref = naiveGemm(a, b, ta: false, tb: true, m: m, n: n, k: k)
+            for i in 0 ..< m {
+                let row = ref[(i * n) ..< ((i + 1) * n)]
+                let mx = row.max()!
+                let refLSE = mx + Foundation.log(row.map { Foundation.exp($0 - mx) }.reduce(0, +))
+                for j in 0 ..< n {
+                    XCTAssertEqual(Double(logits[i * n + j]), row[i * n + j], accuracy: 1e-4 * (1 + abs(row[i * n + j])),
+                                   "logit m=\(m) n=\(n) (\(i), \(j))")
+                    if j % 97 == 0 {
+                        XCTAssertEqual(Double(logits[i * n + j] - lse[i]), row[i * n + j] - refLSE,
+                                       accuracy: 2e-5 * (1 + abs(refLSE)), "log-softmax m=\(m) n=\(n) (\(i), \(j))")
+                    }
+                }
+            }
+        }
+    }
+
     func testSoftmaxGeluExpAgainstDouble() {
         let x = randn([5, 37], 3, std: 4)
         let s = Ops.softmax(x)
