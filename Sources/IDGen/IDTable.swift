@@ -123,3 +123,55 @@ public enum UserIDs {
         return (entries, texts)
     }
 }
+
+extension UserIDs {
+    /// Words a user ID may start from (its candidates take 4, 5 and 6 words of the ranked list,
+    /// more at later retry levels).
+    public static let defaultWords = 4
+
+    /// Leak-free user IDs, one per user of `split` in `split.users` order: each user's words are
+    /// the words of its training items' IDs, most recent item first, and IDs are made unique by
+    /// the same assignment as item IDs (its own used-set).
+    public static func assign(split: Split, items: IDTable, words: Int = defaultWords,
+                              options: AssignmentOptions = AssignmentOptions()) throws -> (ids: [String], report: AssignmentReport) {
+        let (entries, _) = try entries(split: split, items: items)
+        var generator = FixedWordsGenerator(entries: entries, words: words)
+        let (byUser, report) = try IDAssigner(options: options).assign(entries, generator: &generator)
+        return (split.users.map { byUser[$0]! }, report)
+    }
+
+    /// Writes `user<TAB>ID` lines (the item ID table's format).
+    public static func write(users: [String], ids: [String], to url: URL) throws {
+        try IDTable(itemIDs: users, textualIDs: ids).write(to: url)
+    }
+
+    /// Reads a table written by `write` (or `ids generate --user-ids`) and returns the IDs of
+    /// `users` in that order; a malformed line, or a user without an ID, is an error naming the
+    /// file.
+    public static func read(_ url: URL, users: [String]) throws -> [String] {
+        let table = try IDTable.read(url)
+        let byUser = Dictionary(uniqueKeysWithValues: zip(table.itemIDs, table.textualIDs))
+        return try users.map { user in
+            guard let id = byUser[user] else {
+                throw IDGenError.badTable(file: url.path, line: 0, reason: "user \(user) has no ID (\(table.count) users listed)")
+            }
+            return id
+        }
+    }
+}
+
+/// Candidates for entries whose ranked words are given (user IDs): the first `words`,
+/// `words + 1` and `words + 2` words, one more per retry level's diversity step.
+public struct FixedWordsGenerator: CandidateGenerator {
+    public var entries: [IDEntry]
+    public var words: Int
+    public init(entries: [IDEntry], words: Int) {
+        self.entries = entries
+        self.words = words
+    }
+    public mutating func candidates(for indices: [Int], level: RetryLevel) throws -> [[Candidate]] {
+        indices.map { i in
+            (0 ..< 3).map { k in Candidate(text: entries[i].rankedWords.prefix(words + k + Int(level.diversityPenalty) - 1).joined(separator: " "), score: -Float(k)) }
+        }
+    }
+}

@@ -95,10 +95,8 @@ struct IDsCommand: ParsableCommand {
                 var userReport: AssignmentReport?
                 if let userIDs {
                     let split = try Split.leaveOneOut(domain)
-                    let (entries, _) = try UserIDs.entries(split: split, items: table)
-                    var userGenerator = FixedWordsGenerator(entries: entries, words: words)
-                    let (ids, r) = try IDAssigner(options: options.assignment).assign(entries, generator: &userGenerator)
-                    try AtomicFile.write(entries.map { "\($0.key)\t\(ids[$0.key]!)\n" }.joined(), to: URL(fileURLWithPath: userIDs))
+                    let (ids, r) = try UserIDs.assign(split: split, items: table, words: words, options: options.assignment)
+                    try UserIDs.write(users: split.users, ids: ids, to: URL(fileURLWithPath: userIDs))
                     userReport = r
                 }
                 let metadata = IDTableMetadata(
@@ -109,17 +107,6 @@ struct IDsCommand: ParsableCommand {
                 for row in metadata.examples { print("  \(row[0])\t\(row[1])\t\(row[2].prefix(70))") }
                 print("wrote \(out) and \(out).json")
             }
-        }
-    }
-}
-
-/// User IDs without a model: the user's most recent training words.
-struct FixedWordsGenerator: CandidateGenerator {
-    var entries: [IDEntry]
-    var words: Int
-    mutating func candidates(for indices: [Int], level: RetryLevel) throws -> [[Candidate]] {
-        indices.map { i in
-            (0 ..< 3).map { k in Candidate(text: entries[i].rankedWords.prefix(words + k + Int(level.diversityPenalty) - 1).joined(separator: " "), score: -Float(k)) }
         }
     }
 }

@@ -57,12 +57,15 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .long, help: "Run folder.") var out: String
     @Flag(name: .long, help: "Continue the run in --out from its last completed epoch.") var resume = false
     @Option(name: .long, help: "Test users to evaluate at the end (seeded sample; default all).") var testUsers: Int?
+    @Flag(name: .customLong("user-ids"), help: "Put a leak-free user ID in every prompt (words of the user's training items' IDs, most recent first; saved as user_ids.tsv).")
+    var userIDs = false
     @OptionGroup var options: RecommenderOptions
 
     func run() throws {
         try runReportingErrors {
             let (domain, _) = try dataset.load(data)
-            let config = try options.config()
+            var config = try options.config()
+            config.useUserIDs = userIDs
             let table: IDTable
             let source: String
             if let ids {
@@ -131,6 +134,7 @@ struct RecommendCommand: ParsableCommand {
     @OptionGroup var dataset: DatasetOptions
     @Option(name: .long, help: "Comma-separated item ids, oldest first.") var history: String
     @Option(name: .short, help: "How many items.") var k: Int = 10
+    @Option(name: .long, help: "User id, for a run trained with --user-ids (its prompts hold the user's ID).") var user: String?
 
     func run() throws {
         try runReportingErrors {
@@ -144,7 +148,19 @@ struct RecommendCommand: ParsableCommand {
                 indices.append(i)
             }
             guard !indices.isEmpty else { throw ValidationErrorMessage(message: "--history: expected at least one item id") }
-            let target = EvaluationTarget(user: 0, userID: "cli", history: indices, target: indices[0])
+            var userIndex = 0
+            if runner.trainer.config.useUserIDs {
+                guard let user else {
+                    throw ValidationErrorMessage(message: "--user: this run's prompts hold user IDs (trained with --user-ids); pass --user with a user of \(data)")
+                }
+                guard let u = runner.trainer.data.split.users.firstIndex(of: user) else {
+                    throw ValidationErrorMessage(message: "--user: '\(user)' is not a user of \(data)")
+                }
+                userIndex = u
+            } else if let user {
+                throw ValidationErrorMessage(message: "--user '\(user)': this run was trained without user IDs (its prompts name no user)")
+            }
+            let target = EvaluationTarget(user: userIndex, userID: user ?? "cli", history: indices, target: indices[0])
             let ranked = try runner.trainer.rank(model: runner.model, targets: [target])[0].prefix(k)
             print("rank\titem\ttextual id\ttitle")
             for (r, i) in ranked.enumerated() {

@@ -73,7 +73,19 @@ public enum RecommenderPipeline {
         }
         let split = try Split.leaveOneOut(inputs.domain, historyCap: config.historyCap)
         try LeakChecks.checkSplit(split, against: inputs.domain)
-        let data = try RecommenderData(domain: inputs.domain, split: split, ids: ids, tokenizer: tokenizer, config: config)
+        var userIDs: [String]?
+        if config.useUserIDs {
+            let url = RunFolder.userIDsURL(folder)
+            if resume, fm.fileExists(atPath: url.path) {
+                userIDs = try UserIDs.read(url, users: split.users)
+            } else {
+                let (made, report) = try UserIDs.assign(split: split, items: ids)
+                Log.info("user IDs from training items only: \(made.count) users, mean \(String(format: "%.1f", report.meanWords)) words, \(report.lastResortWord + report.lastResortNumber) by last resort")
+                try UserIDs.write(users: split.users, ids: made, to: url)
+                userIDs = made
+            }
+        }
+        let data = try RecommenderData(domain: inputs.domain, split: split, ids: ids, tokenizer: tokenizer, config: config, userIDs: userIDs)
         let manifest = RunManifest(data: inputs.dataPath, idsSource: inputs.idsSource, tokenizerHash: tokenizer.modelHash, items: inputs.domain.catalog.count,
                                    users: split.users.count, trainingSamples: split.trainingSamples(historyCap: config.historyCap).count,
                                    config: config, model: model.config)
@@ -104,7 +116,15 @@ public enum RecommenderPipeline {
         }
         let model = try T5Model.load(folder: modelURL)
         let split = try Split.leaveOneOut(domain, historyCap: manifest.config.historyCap)
-        let data = try RecommenderData(domain: domain, split: split, ids: ids, tokenizer: tokenizer, config: manifest.config)
+        var userIDs: [String]?
+        if manifest.config.useUserIDs {
+            let url = RunFolder.userIDsURL(folder)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw RecommenderError.checkpoint(path: folder.path, message: "was trained with user IDs but has no \(url.lastPathComponent)")
+            }
+            userIDs = try UserIDs.read(url, users: split.users)
+        }
+        let data = try RecommenderData(domain: domain, split: split, ids: ids, tokenizer: tokenizer, config: manifest.config, userIDs: userIDs)
         return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: manifest.config, data: data), model: model)
     }
 

@@ -47,6 +47,7 @@ public struct RunManifest: Codable, Sendable {
 /// run.json         manifest + resolved config
 /// spiece.model     the shared SentencePiece vocabulary
 /// ids.tsv          the item ID table the run trains on
+/// user_ids.tsv     user IDs from training items only (runs with user IDs)
 /// last/            model (HF folder), optimizer state, state.json — after each completed epoch
 /// best/            model with the best validation NDCG@10
 /// log.json, curve.svg, metrics.json, metrics.md, ranks.tsv
@@ -57,6 +58,8 @@ public enum RunFolder {
     public static func manifestURL(_ run: URL) -> URL { run.appendingPathComponent("run.json") }
     public static func tokenizerURL(_ run: URL) -> URL { run.appendingPathComponent("spiece.model") }
     public static func idsURL(_ run: URL) -> URL { run.appendingPathComponent("ids.tsv") }
+    /// Leak-free user IDs (runs with `useUserIDs` only), `user<TAB>ID` per line.
+    public static func userIDsURL(_ run: URL) -> URL { run.appendingPathComponent("user_ids.tsv") }
     public static func lastURL(_ run: URL) -> URL { run.appendingPathComponent("last") }
     public static func bestURL(_ run: URL) -> URL { run.appendingPathComponent("best") }
     /// The model evaluation loads: best/ when it holds weights, else last/.

@@ -21,8 +21,9 @@ final class ResumeTests: XCTestCase {
                       report: ImportReport(format: .idgenrec, files: []))
     }
 
-    func runner(_ folder: URL, domain: Domain, epochs: Int, resume: Bool) throws -> RecommenderRunner {
+    func runner(_ folder: URL, domain: Domain, epochs: Int, resume: Bool, userIDs: Bool = false) throws -> RecommenderRunner {
         var config = RecommenderConfig()
+        config.useUserIDs = userIDs
         config.preset = .tiny
         config.epochs = epochs
         config.batchSize = 8
@@ -64,5 +65,38 @@ final class ResumeTests: XCTestCase {
         }
         // A second open without --resume refuses to overwrite the run.
         XCTAssertThrowsError(try runner(base.appendingPathComponent("a"), domain: domain, epochs: 2, resume: false))
+    }
+
+    /// `train --user-ids`: every user's ID is made of words of its training items' IDs only (no
+    /// validation or test item reaches it), it is in every prompt of that user, it is saved in
+    /// the run folder and reloaded for evaluation and resume, and a run that lost the file says so.
+    func testUserIDsComeFromTrainingItemsAndReachEveryPrompt() throws {
+        let domain = toyDomain()
+        let folder = ScratchSpace.root.appendingPathComponent("userids-\(UUID().uuidString)")
+        let run = try runner(folder, domain: domain, epochs: 1, resume: false, userIDs: true)
+        try run.train(resume: false)
+        let data = run.trainer.data, split = data.split
+        let stored = try UserIDs.read(RunFolder.userIDsURL(folder), users: split.users)
+        XCTAssertEqual(Set(stored).count, split.users.count, "user IDs are unique")
+        let userTokens = try XCTUnwrap(data.userTokens)
+        for u in split.users.indices {
+            let trainingWords = Set(split.train[u].flatMap { data.ids.textualIDs[$0].split(separator: " ").map(String.init) })
+            for word in stored[u].split(separator: " ").map(String.init) {
+                XCTAssert(trainingWords.contains(word) || Int(word) != nil, "user \(u): '\(word)' of '\(stored[u])' is not a training word")
+            }
+            XCTAssertEqual(userTokens[u], data.tokenizer.encode(stored[u]))
+            let prompt = data.prompt(history: split.test[u].history, template: 0, user: u).tokens
+            let n = userTokens[u].count
+            XCTAssert((0 ... (prompt.count - n)).contains { Array(prompt[$0 ..< ($0 + n)]) == userTokens[u] }, "user \(u): its ID is in its prompt")
+        }
+        let loaded = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: "toy")
+        XCTAssertEqual(loaded.trainer.data.userTokens, userTokens)
+        let resumed = try runner(folder, domain: domain, epochs: 2, resume: true, userIDs: true)
+        XCTAssertEqual(resumed.trainer.data.userTokens, userTokens)
+
+        try FileManager.default.removeItem(at: RunFolder.userIDsURL(folder))
+        XCTAssertThrowsError(try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: "toy")) { error in
+            XCTAssert("\(error)".contains("user_ids.tsv"), "\(error)")
+        }
     }
 }
