@@ -84,7 +84,20 @@ public struct T5InferenceWeights {
         let hidden = Ops.rmsNorm(x, weight: model.encoder.finalLayerNorm.value, eps: eps)
         _ = dm
         let kv = Ops.linear(hidden, weight: crossKV) // [B, S, L·2·inner]
-        return T5EncoderOutput(hidden: hidden, keyMask: keyMask, crossKV: kv)
+        // Keys again, transposed per (input, layer, head) for `singleQueryTransposedKeys`.
+        let layers = config.decoderLayers, dk = config.d_kv, padded = (s + 15) / 16 * 16, w = layers * 2 * inner
+        let keysT = Tensor(shape: [b, layers, inner, padded], repeating: 0)
+        let src = kv.pointer, dst = keysT.pointer
+        for i in 0 ..< b {
+            for l in 0 ..< layers {
+                let block = dst + (i * layers + l) * inner * padded
+                for pos in 0 ..< s {
+                    let key = src + (i * s + pos) * w + l * 2 * inner
+                    for c in 0 ..< heads * dk { block[c * padded + pos] = key[c] }
+                }
+            }
+        }
+        return T5EncoderOutput(hidden: hidden, keyMask: keyMask, crossKV: kv, crossKeysT: keysT)
     }
 }
 
@@ -100,6 +113,9 @@ public struct T5EncoderOutput {
     public let keyMask: Tensor
     /// [N, S, L·2·inner]: per decoder layer l, keys at columns l·2·inner and values after them.
     public let crossKV: Tensor
+    /// [N, L, inner, S rounded up to 16]: the cross-attention keys of each input and decoder
+    /// layer transposed (head h, dimension d at row h·d_kv + d; padding zero).
+    public let crossKeysT: Tensor
 }
 
 /// `StepScorer` for T5 decoding: the decoder runs one position per step for every row, with a
@@ -166,6 +182,7 @@ public struct T5StepScorer: StepScorer {
         let s = encoded.hidden.shape[1]
         let cacheBase = cache.pointer, kvBase = encoded.crossKV.pointer, maskBase = encoded.keyMask.pointer
         let rowStride = capacity * w, inputStride = s * w
+        let keysTBase = encoded.crossKeysT.pointer, padded = encoded.crossKeysT.shape[3], layers = c.decoderLayers
         let rowInput = self.rowInput
         let a = Tensor(uninitialized: [r, inner])
         for (l, block) in weights.model.decoder.blocks.enumerated() {
@@ -186,11 +203,12 @@ public struct T5StepScorer: StepScorer {
             let cross = block.crossAttention!
             let m = Ops.rmsNorm(x, weight: block.crossAttentionNorm!.value, eps: eps)
             let q = Ops.linear(m, weight: cross.q.value) // [R, inner]
-            Attention.singleQuery(rows: r, heads: heads, headDim: dk, length: s, q: q.pointer, ldq: inner,
-                                  out: a.pointer, ldo: inner, ld: w,
-                                  keys: { UnsafePointer(kvBase + rowInput[$0] * inputStride + layerOffset) },
-                                  values: { UnsafePointer(kvBase + rowInput[$0] * inputStride + layerOffset + inner) },
-                                  bias: nil, mask: { UnsafePointer(maskBase + rowInput[$0] * s) })
+            Attention.singleQueryTransposedKeys(
+                rows: r, heads: heads, headDim: dk, length: s, paddedLength: padded, q: q.pointer, ldq: inner,
+                out: a.pointer, ldo: inner,
+                keysT: { UnsafePointer(keysTBase + (rowInput[$0] * layers + l) * inner * padded) },
+                values: { UnsafePointer(kvBase + rowInput[$0] * inputStride + layerOffset + inner) }, ldv: w,
+                mask: { UnsafePointer(maskBase + rowInput[$0] * s) })
             Ops.addInPlace(x, Ops.linear(a, weight: cross.o.value))
             let f = Ops.rmsNorm(x, weight: block.feedForwardNorm.value, eps: eps)
             Ops.addInPlace(x, weights.feedForward(block.feedForward, f))

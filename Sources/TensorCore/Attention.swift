@@ -136,8 +136,7 @@ public enum Attention {
         FlopCounter.add(4 * rows * heads * length * dk)  // q·k and p·v
         Parallel.split(rows, costPerItem: heads * length * dk * 4, minimumWork: 1 << 15) { range in
             let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(length, 1))
-            let acc = UnsafeMutablePointer<Float>.allocate(capacity: dk)
-            defer { scores.deallocate(); acc.deallocate() }
+            defer { scores.deallocate() }
             for r in range {
                 let kr = keys(r), vr = values(r), m = mask(r)
                 for h in 0 ..< heads {
@@ -151,14 +150,102 @@ public enum Attention {
                     if let bias { Kernels.addInPlace(bias + h * length, scores, length) }
                     if let m { Kernels.addInPlace(m, scores, length) }
                     Kernels.softmaxRow(scores, scores, length)
-                    acc.update(repeating: 0, count: dk)
-                    for j in 0 ..< length {
-                        let w = scores[j], vj = vr + j * ld + h * dk
-                        for d in 0 ..< dk { acc[d] += w * vj[d] }
-                    }
-                    oh.update(from: acc, count: dk)
+                    weightedValues(scores, length: length, values: vr + h * dk, ld: ld, dk: dk, out: oh)
                 }
             }
+        }
+    }
+
+    /// `singleQuery` for cross-attention over keys stored transposed: `keysT(r)` points at row r's
+    /// keys as [heads, dk, paddedLength] (`paddedLength` a multiple of 16 ≥ `length`, padding
+    /// zero), `values(r)` at its values with row stride `ldv`, `mask(r)` at its additive key mask.
+    /// Sixteen keys' scores come from dk multiply-adds with no horizontal sums (the key-major
+    /// layout spends most of a small head's time summing lanes), so the encoder's keys are
+    /// worth transposing once per input when every decoding step reads them.
+    public static func singleQueryTransposedKeys(rows: Int, heads: Int, headDim dk: Int, length: Int, paddedLength: Int,
+                                                 q: UnsafePointer<Float>, ldq: Int, out: UnsafeMutablePointer<Float>, ldo: Int,
+                                                 keysT: (Int) -> UnsafePointer<Float>, values: (Int) -> UnsafePointer<Float>, ldv: Int,
+                                                 mask: (Int) -> UnsafePointer<Float>?) {
+        precondition(paddedLength % 16 == 0 && paddedLength >= length, "paddedLength \(paddedLength) for length \(length)")
+        FlopCounter.add(4 * rows * heads * length * dk)  // q·k and p·v
+        Parallel.split(rows, costPerItem: heads * length * dk * 4, minimumWork: 1 << 15) { range in
+            let scores = UnsafeMutablePointer<Float>.allocate(capacity: max(paddedLength, 16))
+            defer { scores.deallocate() }
+            for r in range {
+                let kt = keysT(r), vr = values(r), m = mask(r)
+                for h in 0 ..< heads {
+                    let qh = q + r * ldq + h * dk, kh = kt + h * dk * paddedLength
+                    // Four blocks of 16 keys at a time: independent accumulators hide the
+                    // multiply-add latency.
+                    var j = 0
+                    while j + 64 <= paddedLength {
+                        var s0 = V16(), s1 = V16(), s2 = V16(), s3 = V16()
+                        for d in 0 ..< dk {
+                            let qd = V16(repeating: qh[d]), kd = kh + d * paddedLength + j
+                            s0.addProduct(qd, load16(kd))
+                            s1.addProduct(qd, load16(kd + 16))
+                            s2.addProduct(qd, load16(kd + 32))
+                            s3.addProduct(qd, load16(kd + 48))
+                        }
+                        store16(s0, scores + j)
+                        store16(s1, scores + j + 16)
+                        store16(s2, scores + j + 32)
+                        store16(s3, scores + j + 48)
+                        j += 64
+                    }
+                    while j < paddedLength {
+                        var s = V16()
+                        for d in 0 ..< dk { s.addProduct(V16(repeating: qh[d]), load16(kh + d * paddedLength + j)) }
+                        store16(s, scores + j)
+                        j += 16
+                    }
+                    if let m { Kernels.addInPlace(m, scores, length) }
+                    Kernels.softmaxRow(scores, scores, length)
+                    weightedValues(scores, length: length, values: vr + h * dk, ld: ldv, dk: dk, out: out + r * ldo + h * dk)
+                }
+            }
+        }
+    }
+
+    /// out[0..<dk] = Σ_j p[j] · v[j·ld ..< j·ld + dk].
+    @inline(__always)
+    static func weightedValues(_ p: UnsafePointer<Float>, length: Int, values vh: UnsafePointer<Float>, ld: Int, dk: Int,
+                               out: UnsafeMutablePointer<Float>) {
+        if dk == 16 {
+            // One vector per value row: four accumulators over j hide the multiply-add latency.
+            var a0 = V16(), a1 = V16(), a2 = V16(), a3 = V16()
+            var j = 0
+            while j + 4 <= length {
+                a0.addProduct(V16(repeating: p[j]), load16(vh + j * ld))
+                a1.addProduct(V16(repeating: p[j + 1]), load16(vh + (j + 1) * ld))
+                a2.addProduct(V16(repeating: p[j + 2]), load16(vh + (j + 2) * ld))
+                a3.addProduct(V16(repeating: p[j + 3]), load16(vh + (j + 3) * ld))
+                j += 4
+            }
+            while j < length { a0.addProduct(V16(repeating: p[j]), load16(vh + j * ld)); j += 1 }
+            store16((a0 + a1) + (a2 + a3), out)
+            return
+        }
+        if dk % 16 == 0 && dk <= 64 {
+            let zero = V16(repeating: 0), chunks = dk / 16
+            var a0 = zero, a1 = zero, a2 = zero, a3 = zero
+            for j in 0 ..< length {
+                let w = V16(repeating: p[j]), vj = vh + j * ld
+                a0.addProduct(w, load16(vj))
+                if chunks > 1 { a1.addProduct(w, load16(vj + 16)) }
+                if chunks > 2 { a2.addProduct(w, load16(vj + 32)) }
+                if chunks > 3 { a3.addProduct(w, load16(vj + 48)) }
+            }
+            store16(a0, out)
+            if chunks > 1 { store16(a1, out + 16) }
+            if chunks > 2 { store16(a2, out + 32) }
+            if chunks > 3 { store16(a3, out + 48) }
+            return
+        }
+        out.update(repeating: 0, count: dk)
+        for j in 0 ..< length {
+            let w = p[j], vj = vh + j * ld
+            for d in 0 ..< dk { out[d] += w * vj[d] }
         }
     }
 
@@ -183,17 +270,6 @@ public enum Attention {
             scores[j] = v
         }
         Kernels.softmaxRow(scores, scores, length)
-        var a0 = zero, a1 = zero, a2 = zero, a3 = zero
-        for j in 0 ..< length {
-            let w = V16(repeating: scores[j]), vj = vh + j * ld
-            a0.addProduct(w, load16(vj))
-            if chunks > 1 { a1.addProduct(w, load16(vj + 16)) }
-            if chunks > 2 { a2.addProduct(w, load16(vj + 32)) }
-            if chunks > 3 { a3.addProduct(w, load16(vj + 48)) }
-        }
-        store16(a0, out)
-        if chunks > 1 { store16(a1, out + 16) }
-        if chunks > 2 { store16(a2, out + 32) }
-        if chunks > 3 { store16(a3, out + 48) }
+        weightedValues(scores, length: length, values: vh, ld: ld, dk: dk, out: out)
     }
 }

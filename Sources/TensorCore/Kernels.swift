@@ -13,6 +13,32 @@ public typealias V16 = SIMD16<Float>
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: V16.self)
 }
 
+/// The first `count` (< 16) values at `p`, the other lanes `fill` (a byte copy: lane-by-lane
+/// inserts are slow in Swift).
+@inline(__always) public func loadPartial16(_ p: UnsafePointer<Float>, _ count: Int, fill: Float) -> V16 {
+    var v = V16(repeating: fill)
+    withUnsafeMutableBytes(of: &v) { $0.baseAddress!.copyMemory(from: p, byteCount: count * 4) }
+    return v
+}
+
+/// Stores the first `count` (< 16) lanes of `v` at `p`.
+@inline(__always) public func storePartial16(_ v: V16, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    withUnsafeBytes(of: v) { UnsafeMutableRawPointer(p).copyMemory(from: $0.baseAddress!, byteCount: count * 4) }
+}
+
+private let laneIndex = SIMD16<Int32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+
+/// Exponentials of the `count` (< 16) values at `x` minus `shift`, written to `y` when given
+/// (may alias): one vector exponential for a row's tail instead of one per element (unused
+/// lanes are zeroed). Returns their sum.
+@inline(__always) func expTail(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>?, _ count: Int, shift: Float) -> Float {
+    guard count > 0 else { return 0 }
+    var e = vexp(loadPartial16(x, count, fill: shift) - V16(repeating: shift))
+    e.replace(with: 0, where: laneIndex .>= SIMD16<Int32>(repeating: Int32(count)))
+    if let y { storePartial16(e, y, count) }
+    return hsum(e)
+}
+
 @inline(__always) public func hsum(_ v: V16) -> Float {
     let a = v.lowHalf + v.highHalf
     let b = a.lowHalf + a.highHalf
@@ -63,8 +89,11 @@ public typealias V16 = SIMD16<Float>
 public enum Kernels {
     // MARK: softmax
 
-    /// Softmax of one row of length `n` from `x` into `y` (may alias).
-    @inline(__always)
+    /// Softmax of one row of length `n` from `x` into `y` (may alias). Not inlined: inlined into
+    /// a large caller (attention), the compiler outlined `vexp` there, and the call per 16 lanes
+    /// made the encoder's softmax several times slower; a standalone row function keeps `vexp`
+    /// inline and costs one call per row.
+    @inline(never)
     public static func softmaxRow(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         var j = 0
         var m16 = V16(repeating: -Float.infinity)
@@ -85,8 +114,7 @@ public enum Kernels {
             s16 += e
             j += 16
         }
-        var s = hsum(s16)
-        while j < n { let e = sexp(x[j] - mx); y[j] = e; s += e; j += 1 }
+        let s = hsum(s16) + expTail(x + j, y + j, n - j, shift: mx)
         let inv = 1 / s
         let iv = V16(repeating: inv)
         j = 0
@@ -116,9 +144,7 @@ public enum Kernels {
         var s16 = V16()
         var j = 0
         while j + 16 <= n { s16 += vexp(load16(x + j) - mv); j += 16 }
-        var s = hsum(s16)
-        while j < n { s += sexp(x[j] - shift); j += 1 }
-        return s
+        return hsum(s16) + expTail(x + j, nil, n - j, shift: shift)
     }
 
     /// log-softmax of one row; returns log-sum-exp.

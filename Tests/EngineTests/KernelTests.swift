@@ -64,6 +64,49 @@ final class KernelTests: XCTestCase {
         }
     }
 
+    /// Single-query attention with key-major keys and with transposed keys both equal
+    /// softmax(q·K + mask)·V computed in Double, for vectorised and scalar head sizes and
+    /// lengths around the 16-key blocks.
+    func testSingleQueryAttentionBothKeyLayoutsAgainstDouble() {
+        var g = SeededGenerator(seed: 77)
+        for (heads, dk) in [(4, 16), (2, 32), (3, 8)] {
+            for length in [1, 15, 16, 17, 80] {
+                let rows = 5, inner = heads * dk, padded = (length + 15) / 16 * 16
+                let q = Tensor.normal(shape: [rows, inner], std: 1, generator: &g)
+                let k = Tensor.normal(shape: [rows, length, inner], std: 1, generator: &g)
+                let v = Tensor.normal(shape: [rows, length, inner], std: 1, generator: &g)
+                let mask = Tensor(shape: [rows, length], values: (0 ..< rows * length).map { $0 % 7 == 3 ? -1e9 : 0 })
+                let kT = Tensor(shape: [rows, inner, padded], repeating: 0)
+                for r in 0 ..< rows { for j in 0 ..< length { for c in 0 ..< inner { kT.pointer[(r * inner + c) * padded + j] = k.pointer[(r * length + j) * inner + c] } } }
+                let a = Tensor(shape: [rows, inner], repeating: .nan), b = Tensor(shape: [rows, inner], repeating: .nan)
+                Attention.singleQuery(rows: rows, heads: heads, headDim: dk, length: length, q: q.pointer, ldq: inner, out: a.pointer, ldo: inner,
+                                      ld: inner, keys: { UnsafePointer(k.pointer + $0 * length * inner) },
+                                      values: { UnsafePointer(v.pointer + $0 * length * inner) }, bias: nil,
+                                      mask: { UnsafePointer(mask.pointer + $0 * length) })
+                Attention.singleQueryTransposedKeys(rows: rows, heads: heads, headDim: dk, length: length, paddedLength: padded,
+                                                    q: q.pointer, ldq: inner, out: b.pointer, ldo: inner,
+                                                    keysT: { UnsafePointer(kT.pointer + $0 * inner * padded) },
+                                                    values: { UnsafePointer(v.pointer + $0 * length * inner) }, ldv: inner,
+                                                    mask: { UnsafePointer(mask.pointer + $0 * length) })
+                for r in 0 ..< rows {
+                    for h in 0 ..< heads {
+                        let scores = (0 ..< length).map { j in
+                            (0 ..< dk).reduce(0.0) { $0 + Double(q[r, h * dk + $1]) * Double(k.pointer[(r * length + j) * inner + h * dk + $1]) }
+                                + Double(mask[r, j])
+                        }
+                        let mx = scores.max()!
+                        let p = scores.map { Foundation.exp($0 - mx) }, z = p.reduce(0, +)
+                        for d in 0 ..< dk {
+                            let ref = (0 ..< length).reduce(0.0) { $0 + p[$1] / z * Double(v.pointer[(r * length + $1) * inner + h * dk + d]) }
+                            XCTAssertEqual(Double(a[r, h * dk + d]), ref, accuracy: 1e-5, "key-major heads \(heads) dk \(dk) length \(length)")
+                            XCTAssertEqual(Double(b[r, h * dk + d]), ref, accuracy: 1e-5, "transposed heads \(heads) dk \(dk) length \(length)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testSoftmaxGeluExpAgainstDouble() {
         let x = randn([5, 37], 3, std: 4)
         let s = Ops.softmax(x)
