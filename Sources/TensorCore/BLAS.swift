@@ -137,36 +137,62 @@ extension BLAS {
         Parallel.configure()
         precondition(n > 0 && k > 0, "logitsAndLogSumExp: empty vocabulary or width")
         if m == 0 { return }
-        Parallel.split(m, costPerItem: n * k, minimumWork: 1 << 19) { rows in
-            let count = rows.count
-            // About 256 KB of C per chunk (L2-resident), a multiple of 16 columns.
-            let chunk = min(n, max(64, (65_536 / count) / 16 * 16))
-            let maxima = UnsafeMutablePointer<Float>.allocate(capacity: count)
-            let sums = UnsafeMutablePointer<Float>.allocate(capacity: count)
-            defer { maxima.deallocate(); sums.deallocate() }
-            maxima.update(repeating: -.infinity, count: count)
-            sums.update(repeating: 0, count: count)
-            var start = 0
-            while start < n {
-                let width = min(chunk, n - start)
-                let block = c + rows.lowerBound * n + start
-                serial(transA: false, transB: true, m: count, n: width, k: k, alpha: 1, a: a + rows.lowerBound * k, lda: k,
-                       b: b + start * k, ldb: k, beta: 0, c: block, ldc: n)
-                for i in 0 ..< count {
-                    let x = UnsafePointer(block + i * n)
-                    let chunkMax = Kernels.maximum(x, width)
-                    guard chunkMax > -.infinity else { continue }
-                    let chunkSum = Kernels.sumOfExponentials(x, width, shift: chunkMax)
-                    if chunkMax > maxima[i] {
-                        sums[i] = sums[i] * sexp(maxima[i] - chunkMax) + chunkSum
-                        maxima[i] = chunkMax
-                    } else {
-                        sums[i] += chunkSum * sexp(chunkMax - maxima[i])
-                    }
-                }
-                start += width
+        let maxima = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m)
+        let sums = UnsafeMutablePointer<Float>.allocate(capacity: 2 * m)
+        defer { maxima.deallocate(); sums.deallocate() }
+        maxima.update(repeating: -.infinity, count: 2 * m)
+        sums.update(repeating: 0, count: 2 * m)
+        if m < 32, Parallel.splitEnabled, m * n * k >= 1 << 19 {
+            // Few rows (batch-1 decoding): each worker takes half of the columns, and the two
+            // (max, sum) pairs of a row are combined afterwards.
+            let half = (n / 2 + 15) / 16 * 16
+            DispatchQueue_concurrent2 { part in
+                let cols = part == 0 ? 0 ..< half : half ..< n
+                logitsBlock(rows: 0 ..< m, cols: cols, n: n, k: k, a: a, b: b, c: c,
+                            maxima: maxima + part * m, sums: sums + part * m)
             }
-            for i in 0 ..< count { logSumExp[rows.lowerBound + i] = maxima[i] + logf(sums[i]) }
+            for i in 0 ..< m { combine(maxima[m + i], sums[m + i], into: &maxima[i], &sums[i]) }
+        } else {
+            Parallel.split(m, costPerItem: n * k, minimumWork: 1 << 19) { rows in
+                logitsBlock(rows: rows, cols: 0 ..< n, n: n, k: k, a: a, b: b, c: c,
+                            maxima: maxima + rows.lowerBound, sums: sums + rows.lowerBound)
+            }
+        }
+        for i in 0 ..< m { logSumExp[i] = maxima[i] + logf(sums[i]) }
+    }
+
+    /// Logits of `rows` × `cols` (C row stride `n`) in column chunks of about 256 KB, folding each
+    /// chunk's max and sum of exponentials into `maxima[i]` / `sums[i]` (i from 0 for the first row).
+    private static func logitsBlock(rows: Range<Int>, cols: Range<Int>, n: Int, k: Int, a: UnsafePointer<Float>,
+                                    b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
+                                    maxima: UnsafeMutablePointer<Float>, sums: UnsafeMutablePointer<Float>) {
+        let count = rows.count
+        let chunk = max(64, (65_536 / count) / 16 * 16)
+        var start = cols.lowerBound
+        while start < cols.upperBound {
+            let width = min(chunk, cols.upperBound - start)
+            let block = c + rows.lowerBound * n + start
+            serial(transA: false, transB: true, m: count, n: width, k: k, alpha: 1, a: a + rows.lowerBound * k, lda: k,
+                   b: b + start * k, ldb: k, beta: 0, c: block, ldc: n)
+            for i in 0 ..< count {
+                let x = UnsafePointer(block + i * n)
+                let chunkMax = Kernels.maximum(x, width)
+                guard chunkMax > -.infinity else { continue }
+                combine(chunkMax, Kernels.sumOfExponentials(x, width, shift: chunkMax), into: &maxima[i], &sums[i])
+            }
+            start += width
+        }
+    }
+
+    /// Folds a (max, Σ exp(x − max)) pair into a running one.
+    @inline(__always)
+    private static func combine(_ otherMax: Float, _ otherSum: Float, into max: inout Float, _ sum: inout Float) {
+        guard otherMax > -.infinity else { return }
+        if otherMax > max {
+            sum = sum * sexp(max - otherMax) + otherSum
+            max = otherMax
+        } else {
+            sum += otherSum * sexp(otherMax - max)
         }
     }
 }

@@ -41,9 +41,9 @@ final class KernelTests: XCTestCase {
 
     /// The fused output layer: logits equal the product, and logits − log-sum-exp is the
     /// log-softmax, computed in Double. Shapes cover one chunk, several chunks with a ragged
-    /// last one, the two-worker row split and a single row.
+    /// last one, the two-worker row split, a single row and the two-worker column split (few rows).
     func testLogitsAndLogSumExpIsProductAndLogSoftmax() {
-        for (m, n, k, scale) in [(3, 50, 8, 1.0), (37, 5003, 16, 3.0), (320, 1000, 64, 1.0), (1, 4099, 32, 6.0)] {
+        for (m, n, k, scale) in [(3, 50, 8, 1.0), (37, 5003, 16, 3.0), (320, 1000, 64, 1.0), (1, 4099, 32, 6.0), (2, 8009, 64, 2.0)] {
             let a = randn([m, k], 11, std: Float(scale)), b = randn([n, k], 12)
             var logits = [Float](repeating: .nan, count: m * n), lse = [Float](repeating: .nan, count: m)
             BLAS.logitsAndLogSumExp(m: m, n: n, k: k, a: a.pointer, b: b.pointer, logits: &logits, logSumExp: &lse)
