@@ -219,17 +219,6 @@ public struct T5StepScorer: StepScorer {
         return h
     }
 
-    /// Raw next-token logits [rows · vocab] (advances the cache like `logProbabilities`).
-    public mutating func logits(lastTokens: [Int32]) -> [Float] {
-        let h = step(lastTokens: lastTokens)
-        let v = vocabularySize, d = weights.config.d_model, r = rows
-        return [Float](unsafeUninitializedCapacity: r * v) { buf, count in
-            BLAS.gemm(transA: false, transB: true, m: r, n: v, k: d, a: h.pointer, lda: d, b: weights.head.pointer, ldb: d,
-                      beta: 0, c: buf.baseAddress!, ldc: v)
-            count = r * v
-        }
-    }
-
     /// Logits and their log-sum-exp per row from one fused, cache-blocked pass
     /// (`BLAS.logitsAndLogSumExp`): log-probability = logit − normaliser, as `logProbabilities`.
     public mutating func unnormalizedLogProbabilities(lastTokens: [Int32], step: Int) throws -> (scores: [Float], normalizers: [Float]) {
