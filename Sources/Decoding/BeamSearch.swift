@@ -82,8 +82,11 @@ extension Generation {
             // Unnormalised scores [rowCount, vocab] and per-row normalisers: the log-probability of
             // token t in row r is lp[r, t] - norm[r], computed where it is read.
             var (lp, norm) = rowCount == 0 ? ([], []) : try scorer.unnormalizedLogProbabilities(lastTokens: lastTokens, step: step)
-            guard lp.count == rowCount * vocab, norm.count == rowCount else {
+            guard lp.count == rowCount * vocab else {
                 throw DecodingError.scorerOutputSize(step: step, expected: rowCount * vocab, actual: lp.count)
+            }
+            guard norm.count == rowCount else {
+                throw DecodingError.scorerNormalizerCount(step: step, rows: rowCount, actual: norm.count)
             }
             let eosForbidden = step < config.minNewTokens
             try lp.withUnsafeMutableBufferPointer { all in

@@ -4,6 +4,8 @@ public enum DecodingError: Error, Equatable, CustomStringConvertible {
     case invalidConfig(field: String, message: String)
     /// The scorer returned an array of the wrong size.
     case scorerOutputSize(step: Int, expected: Int, actual: Int)
+    /// A scorer returned a normaliser count different from its row count.
+    case scorerNormalizerCount(step: Int, rows: Int, actual: Int)
     /// A constraint returned a token outside `0 ..< vocabularySize`.
     case allowedTokenOutOfRange(batchIndex: Int, token: Int32, vocabularySize: Int)
     /// A constraint allowed no token for a real (non-filler) hypothesis.
@@ -27,6 +29,8 @@ public enum DecodingError: Error, Equatable, CustomStringConvertible {
             return "generation config: \(field): \(message)"
         case let .scorerOutputSize(step, expected, actual):
             return "scorer returned \(actual) log-probabilities at step \(step); expected rows × vocabulary = \(expected)"
+        case let .scorerNormalizerCount(step, rows, actual):
+            return "scorer returned \(actual) normalisers at step \(step); expected one per row = \(rows)"
         case let .allowedTokenOutOfRange(batchIndex, token, vocabularySize):
             return "constraint for input \(batchIndex) allowed token \(token), outside the vocabulary 0..<\(vocabularySize)"
         case let .noAllowedToken(batchIndex, prefix):

@@ -75,13 +75,12 @@ public enum RecommenderPipeline {
         try LeakChecks.checkSplit(split, against: inputs.domain)
         var userIDs: [String]?
         if config.useUserIDs {
-            let url = RunFolder.userIDsURL(folder)
-            if resume, fm.fileExists(atPath: url.path) {
-                userIDs = try UserIDs.read(url, users: split.users)
+            if resume, let stored = try storedUserIDs(folder, split: split) {
+                userIDs = stored
             } else {
                 let (made, report) = try UserIDs.assign(split: split, items: ids)
                 Log.info("user IDs from training items only: \(made.count) users, mean \(String(format: "%.1f", report.meanWords)) words, \(report.lastResortWord + report.lastResortNumber) by last resort")
-                try UserIDs.write(users: split.users, ids: made, to: url)
+                try UserIDs.write(users: split.users, ids: made, to: RunFolder.userIDsURL(folder))
                 userIDs = made
             }
         }
@@ -118,14 +117,20 @@ public enum RecommenderPipeline {
         let split = try Split.leaveOneOut(domain, historyCap: manifest.config.historyCap)
         var userIDs: [String]?
         if manifest.config.useUserIDs {
-            let url = RunFolder.userIDsURL(folder)
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw RecommenderError.checkpoint(path: folder.path, message: "was trained with user IDs but has no \(url.lastPathComponent)")
+            guard let stored = try storedUserIDs(folder, split: split) else {
+                throw RecommenderError.checkpoint(path: folder.path, message: "was trained with user IDs but has no \(RunFolder.userIDsURL(folder).lastPathComponent)")
             }
-            userIDs = try UserIDs.read(url, users: split.users)
+            userIDs = stored
         }
         let data = try RecommenderData(domain: domain, split: split, ids: ids, tokenizer: tokenizer, config: manifest.config, userIDs: userIDs)
         return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: manifest.config, data: data), model: model)
+    }
+
+    /// The run's `user_ids.tsv` in `split.users` order, or nil when the folder has none.
+    static func storedUserIDs(_ folder: URL, split: Split) throws -> [String]? {
+        let url = RunFolder.userIDsURL(folder)
+        guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+        return try UserIDs.read(url, users: split.users)
     }
 
     /// Test evaluation over all users, saved as metrics.json / metrics.md / ranks.tsv.

@@ -30,5 +30,15 @@ final class TrainCLITests: XCTestCase {
                                     "--user", "nobody-\(UUID().uuidString)"])
         XCTAssertNotEqual(stranger.status, 0)
         XCTAssert(stranger.stderr.contains("is not a user"), stranger.stderr)
+
+        let plain = base.appendingPathComponent("plain")
+        let p = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--epochs", "1", "--batch-size", "16",
+                             "--validation-users", "10", "--test-users", "10", "--beams", "4", "--out", plain.path])
+        XCTAssertEqual(p.status, 0, p.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: plain.appendingPathComponent("user_ids.tsv").path))
+        let refused = try CLI.run(["recommend", "--run", plain.path, "--data", kitchen, "--sample-users", "40", "--history", history,
+                                   "--user", user])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssert(refused.stderr.contains("without user IDs"), refused.stderr)
     }
 }
