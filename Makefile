@@ -2,7 +2,8 @@
 # `make demo` runs the main job on the bundled corpus.
 SWIFT ?= swift
 # Tests are built optimised: numeric code in a debug build is unusably slow (ENGINE-NOTES.md).
-TEST_FLAGS = -c release -Xswiftc -enable-testing --disable-swift-testing
+BUILD_FLAGS = -c release -Xswiftc -enable-testing
+TEST_FLAGS = $(BUILD_FLAGS) --disable-swift-testing
 BIN = .build/release/idgenrec
 APT_PKGS = libopenblas-dev libsentencepiece-dev pkg-config
 
@@ -17,8 +18,9 @@ setup:
 build:
 	$(SWIFT) build -c release
 
+# The CLI tests run the built binary: build it with the test flags so both builds share objects.
 test:
-	$(SWIFT) build -c release --product idgenrec
+	$(SWIFT) build $(BUILD_FLAGS) --product idgenrec
 	$(SWIFT) test $(TEST_FLAGS)
 
 test-long:
@@ -40,8 +42,11 @@ clean:
 	rm -rf .build
 
 # Engine benchmark (not a test): transformer block fwd+bwd vs sgemm peak and PyTorch (2 threads).
-# PYTHON defaults to /work/venv/bin/python when present, else python3; torch absent → skipped.
-BENCH_PYTHON ?= $(shell for p in /work/venv/bin/python python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import torch' >/dev/null 2>&1 && { echo $$p; break; }; done)
+# Developer tools (fixtures, PyTorch references) use the Python of VENV (a git-ignored .venv/ made
+# by tools/setup_venv.sh) when it has torch, else python3 when that has torch; otherwise the
+# Python side of a benchmark is skipped with a message.
+VENV ?= .venv
+BENCH_PYTHON ?= $(shell for p in $(VENV)/bin/python python3; do command -v $$p >/dev/null 2>&1 && $$p -c 'import torch' >/dev/null 2>&1 && { echo $$p; break; }; done)
 .PHONY: bench-engine
 bench-engine:
 	$(SWIFT) build -c release --product idgenrec-bench-engine
@@ -62,7 +67,7 @@ bench-t5:
 	$(SWIFT) build -c release --product idgenrec
 	@mkdir -p $(BENCH_T5_DIR)
 	@if [ -z "$(BENCH_PYTHON)" ] || ! $(BENCH_PYTHON) -c 'import transformers' >/dev/null 2>&1; then \
-	  echo "bench-t5: PyTorch/transformers not found (/work/venv or python3); running the Swift side only"; fi
+	  echo "bench-t5: PyTorch/transformers not found ($(VENV) or python3; make it with tools/setup_venv.sh); running the Swift side only"; fi
 	@for cfg in $(BENCH_T5_CONFIGS); do n=$$(basename $$cfg .json); \
 	  for run in "train:--batch 64 --source-length 128 --target-length 8 --steps 20" \
 	             "gen1:--batch 1 --source-length 128 --max-new-tokens 8" \
@@ -118,7 +123,7 @@ bench-rank:
 	@test -f $(RUN)/run.json || { echo "bench-rank: no run at $(RUN) (run make demo, or pass RUN=DIR)"; exit 1; }
 	@rm -rf $(BENCH_RANK_DIR) && mkdir -p $(BENCH_RANK_DIR)
 	@hf=1; if [ -z "$(BENCH_PYTHON)" ] || ! $(BENCH_PYTHON) -c 'import transformers' >/dev/null 2>&1; then hf=0; \
-	  echo "bench-rank: PyTorch/transformers not found (/work/venv or python3); running the Swift side only"; fi; \
+	  echo "bench-rank: PyTorch/transformers not found ($(VENV) or python3; make it with tools/setup_venv.sh); running the Swift side only"; fi; \
 	for round in 1 2; do \
 	  echo "== round $$round: swift"; \
 	  $(BIN) bench rank --run $(RUN) --data $(DATA) --users $(USERS) --batch-size 32 --threads 2 \
@@ -138,3 +143,20 @@ bench-rank:
 	ps and print("parity: %.1f%% of %d users with identical top-%d lists; largest |score diff| %.2e" % (100*ps[-1]["parity_identical_lists"], ps[-1]["users"], ps[-1]["num_beams"], ps[-1]["parity_max_score_diff"])); \
 	b=max((x[1] for x in rows), key=lambda j: j["users_per_second"]); \
 	"peak_gflops" in b and print("matrix work %.3f GFLOP/user; swift %.1f GFLOP/s = %.0f%% of the %.1f GFLOP/s sgemm peak measured in the same run; at that peak %.0f users/s%s" % (b["matrix_gflop_per_user"], b["achieved_gflops"], 100*b["achieved_gflops"]/b["peak_gflops"], b["peak_gflops"], b["users_per_second_at_peak"], (" = %.1fx hf: the ceiling for any implementation doing this matrix work" % (b["users_per_second_at_peak"]/max(p["users_per_second"] for p in ps))) if ps else ""))'
+
+# Hugging Face round trip (developer check, not a test): a run's saved folders load in
+# transformers 4.46.3 ($(VENV)) and the newest 5.x ($(VENV)-tf5), the tokenizer loaded from
+# best/ tokenises every item ID as Swift does, and HF beam search under the trie gives Swift's
+# top lists and scores (tools/check_hf_roundtrip.py). Both environments: tools/setup_venv.sh.
+HF_DIR = .build/hf-roundtrip
+.PHONY: check-hf
+check-hf:
+	$(SWIFT) build -c release --product idgenrec
+	@test -f $(RUN)/run.json || { echo "check-hf: no run at $(RUN) (run make demo, or pass RUN=DIR DATA=DIR)"; exit 1; }
+	@rm -rf $(HF_DIR) && mkdir -p $(HF_DIR)
+	$(BIN) bench rank --run $(RUN) --data $(DATA) --users 50 --batch-size 16 --dump $(HF_DIR) --json $(HF_DIR)/swift.json >/dev/null
+	@extra=""; for f in $(RUN)/last $(RUN)/generator $(RUN)/bootstrap/generator; do \
+	  test -f $$f/model.safetensors && extra="$$extra --folder $$f"; done; \
+	for py in $(VENV)/bin/python $(VENV)-tf5/bin/python; do \
+	  test -x $$py || { echo "check-hf: $$py missing (tools/setup_venv.sh makes it)"; exit 1; }; \
+	  $$py tools/check_hf_roundtrip.py --dump $(HF_DIR) $$extra || exit 1; done

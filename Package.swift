@@ -1,18 +1,21 @@
 // swift-tools-version:6.0
 // IDGenRec in Swift: textual item IDs, a T5 recommender and co-training, on the CPU.
 //
-// Dependencies point one way (see README "Layout"):
+// Dependencies point one way (docs/layout.md):
 //   Support ← TensorCore(CBLAS) ← Autograd ← Optim ← T5(Tokenizer, Decoding) ←
-//   IDGen / Recommender / Baselines (Corpora) ← CoTrain ← IDGenRecCLI
+//   IDGen / Recommender / Baselines (Corpora) ← CoTrain ← IDGenRec (umbrella library) / IDGenRecCLI
 // Only TensorCore imports BLAS, only Tokenizer imports SentencePiece, only the CLI imports the
 // argument parser.
+import Foundation
 import PackageDescription
 
 /// Numeric targets are always optimised: a debug build of SIMD code runs ~500x slower
-/// (ENGINE-NOTES.md). `-target-cpu haswell` gives AVX2/FMA code; `-fno-math-errno` lets
-/// `sqrtf` vectorise.
+/// (ENGINE-NOTES.md). `-target-cpu haswell` gives AVX2/FMA code that runs on any x86-64 machine
+/// of the last decade; `-fno-math-errno` lets `sqrtf` vectorise. `IDGENREC_TARGET_CPU` builds
+/// for another CPU (e.g. `skylake-avx512`, `znver4`; docs/engine.md has what it measured).
+let targetCPU = ProcessInfo.processInfo.environment["IDGENREC_TARGET_CPU"] ?? "haswell"
 let fast: [SwiftSetting] = [
-    .unsafeFlags(["-O", "-target-cpu", "haswell", "-Xcc", "-fno-math-errno"]),
+    .unsafeFlags(["-O", "-target-cpu", targetCPU, "-Xcc", "-fno-math-errno"]),
 ]
 
 let package = Package(
@@ -20,6 +23,13 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "idgenrec", targets: ["IDGenRecCLI"]),
+        // `import IDGenRec` for everything (docs/library.md); or one layer at a time.
+        .library(name: "IDGenRec", targets: ["IDGenRec"]),
+        .library(name: "IDGenRecCorpora", targets: ["Corpora"]),
+        .library(name: "IDGenRecIDs", targets: ["IDGen"]),
+        .library(name: "IDGenRecRecommender", targets: ["Recommender"]),
+        .library(name: "IDGenRecCoTrain", targets: ["CoTrain"]),
+        .library(name: "IDGenRecT5", targets: ["T5"]),
         .executable(name: "idgenrec-bench-engine", targets: ["BenchEngine"]),
     ],
     dependencies: [
@@ -47,6 +57,7 @@ let package = Package(
         .target(name: "CoTrain", dependencies: ["Recommender", "IDGen"], swiftSettings: fast),
         .target(name: "Pretrain", dependencies: ["Autograd", "Optim", "T5", "Tokenizer", "Corpora", "IDGen", "Recommender", "Support"], swiftSettings: fast),
         .target(name: "Baselines", dependencies: ["Autograd", "Optim", "Corpora"], swiftSettings: fast),
+        .target(name: "IDGenRec", dependencies: ["Support", "TensorCore", "Tokenizer", "Decoding", "Corpora", "T5", "IDGen", "Recommender", "CoTrain", "Pretrain", "Baselines"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
@@ -67,12 +78,13 @@ let package = Package(
         .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Support"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "IDGenTests", dependencies: ["IDGen", "Corpora", "Support"]),
-        .testTarget(name: "T5Tests", dependencies: ["T5", "Support"], exclude: ["Fixtures"]),
+        .testTarget(name: "T5Tests", dependencies: ["T5", "Tokenizer", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Support"]),
         .testTarget(name: "CoTrainTests", dependencies: ["CoTrain", "Support"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Support"]),
         .testTarget(name: "PretrainTests", dependencies: ["Pretrain", "Recommender", "IDGen", "Corpora", "T5", "Tokenizer", "Support"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
+        .testTarget(name: "LibraryTests", dependencies: ["IDGenRec"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -26,7 +26,7 @@ the largest |score difference| over items both lists hold. Never run by the prod
 Example:
   .build/release/idgenrec bench rank --run checkpoints/demo --data corpora/synthetic/kitchen \\
       --dump .build/bench-rank --json .build/bench-rank/swift.json
-  /work/venv/bin/python tools/bench_rank.py --dump .build/bench-rank --json .build/bench-rank/python.json
+  .venv/bin/python tools/bench_rank.py --dump .build/bench-rank --json .build/bench-rank/python.json
 """
 import argparse
 import json

@@ -7,7 +7,7 @@ position, windows of at most max_length + 1 items, batches sorted by length insi
 batches. Times one training epoch (CE or BCE) and one full-ranking scoring pass over all users,
 with 2 threads. Prints one JSON line per loss.
 
-    /work/venv/bin/python tools/bench_sasrec.py --data ../shared/datasets/beauty [--epochs 1]
+    .venv/bin/python tools/bench_sasrec.py --data ../shared/datasets/beauty [--epochs 1]
 """
 import argparse, json, math, random, time
 import torch

@@ -14,9 +14,9 @@ model that emits eos early does not shorten the work; `--allow-early-eos` turns 
 
 Threads: `torch.set_num_threads(--threads)` (default 2). Never run by the product, tests or CI.
 Example:
-  /work/venv/bin/python tools/bench_t5.py --config tools/configs/t5-tiny.json \
+  .venv/bin/python tools/bench_t5.py --config tools/configs/t5-tiny.json \
       --batch 64 --source-length 128 --target-length 8 --steps 20
-  /work/venv/bin/python tools/bench_t5.py --config tools/configs/t5-tiny.json --generate \
+  .venv/bin/python tools/bench_t5.py --config tools/configs/t5-tiny.json --generate \
       --batch 1 --source-length 128 --max-new-tokens 8 --num-beams 1
 """
 import argparse

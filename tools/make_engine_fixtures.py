@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the engine test fixtures (developer tool; never run by CI or tests).
 
-  /work/venv/bin/python tools/make_engine_fixtures.py
+  .venv/bin/python tools/make_engine_fixtures.py
 
 Outputs in Tests/EngineTests/Fixtures/:
   adamw.json            torch.optim.AdamW trajectories (groups with and without weight decay,

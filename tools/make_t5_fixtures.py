@@ -13,7 +13,7 @@ into Tests/T5Tests/Fixtures/<tiny-v1_0|tiny-v1_1>/:
   generate.json       greedy, beam, diverse beam and trie-constrained generation outputs
 
 Never run by the product, the tests or CI; the Swift tests read the committed files.
-Run: /work/venv/bin/python tools/make_t5_fixtures.py [--out Tests/T5Tests/Fixtures]
+Run: .venv/bin/python tools/make_t5_fixtures.py [--out Tests/T5Tests/Fixtures]
 (see Tests/T5Tests/Fixtures/README.md for the formats).
 """
 import argparse

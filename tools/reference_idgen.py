@@ -25,7 +25,7 @@ model.safetensors and spiece.model. Output: JSON with `items_per_second` on stdo
 writes `item_id<TAB>textual id`. Never run by the product, tests or CI.
 
 Example:
-  /work/venv/bin/python tools/reference_idgen.py --model Tests/T5Tests/Fixtures/tiny-v1_0 \
+  .venv/bin/python tools/reference_idgen.py --model Tests/T5Tests/Fixtures/tiny-v1_0 \
       --catalog items.tsv --limit 100
 """
 import argparse

@@ -17,7 +17,7 @@ Prints JSON with `users_per_second`; `--out` writes the ranked token lists per u
 Never run by the product, tests or CI.
 
 Example:
-  /work/venv/bin/python tools/reference_trie_generate.py \
+  .venv/bin/python tools/reference_trie_generate.py \
       --model Tests/T5Tests/Fixtures/tiny-v1_0 --trie trie.json --inputs users.json
 """
 import argparse

@@ -75,6 +75,7 @@ while let a = args.next() {
 }
 
 Parallel.configure()
+print(BLAS.backend.description)
 let peak1 = BLAS.measuredPeak(split: false)
 let peak2 = BLAS.measuredPeak(split: true)
 print(String(format: "sgemm 1024³ single call, 1 thread: %.1f GFLOP/s; with our 2-way split: %.1f GFLOP/s", peak1, peak2))

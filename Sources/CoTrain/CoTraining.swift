@@ -242,7 +242,7 @@ public enum CoTraining {
         }
         // The folder as a normal run: final recommender, its IDs, the generator that wrote them.
         try ids.write(to: RunFolder.idsURL(folder))
-        try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try recommender.save(folder: $0) }
+        try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try recommender.save(folder: $0, tokenizer: generator.tokenizer) }
         try RunFolder.replaceFolder(folder.appendingPathComponent("generator")) { try generator.save($0) }
         var manifestConfig = config.recommender
         manifestConfig.epochs = config.recommenderEpochsPerRound * config.rounds
@@ -298,7 +298,7 @@ public enum CoTraining {
     static func saveState(_ dir: URL, state: CoTrainState, generator: GeneratorFolder, recommender: T5Model, ids: IDTable) throws {
         try RunFolder.replaceFolder(dir) { tmp in
             try generator.save(tmp.appendingPathComponent("generator"))
-            try recommender.save(folder: tmp.appendingPathComponent("recommender"))
+            try recommender.save(folder: tmp.appendingPathComponent("recommender"), tokenizer: generator.tokenizer)
             try ids.write(to: tmp.appendingPathComponent("ids.tsv"))
             try AtomicFile.writeJSON(state, to: tmp.appendingPathComponent("state.json"))
         }

@@ -41,8 +41,7 @@ public struct GeneratorFolder {
     }
 
     public func save(_ folder: URL) throws {
-        try model.save(folder: folder)
-        try tokenizer.save(to: folder.appendingPathComponent("spiece.model"))
+        try model.save(folder: folder, tokenizer: tokenizer)
         try AtomicFile.writeJSON(Saved(config: config, bootstrapLosses: bootstrapLosses, tokenizerHash: tokenizer.modelHash),
                                  to: folder.appendingPathComponent("generator.json"))
     }

@@ -3,6 +3,7 @@ import Baselines
 import Corpora
 import Foundation
 import Support
+import TensorCore
 
 /// `idgenrec baseline sasrec --data PATH --loss ce|bce --out RUN_DIR`: trains SASRec with early
 /// stopping on validation Recall@10 and tests it with full ranking (both history conventions).
@@ -43,6 +44,7 @@ struct BaselineCommand: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
+                if !quiet { Log.info(BLAS.backend.description) }
                 do {
                     let (domain, _) = try dataset.load(data)
                     var model = SASRecConfig(itemCount: domain.catalog.count)

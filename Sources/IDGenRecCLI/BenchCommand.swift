@@ -44,6 +44,7 @@ struct BenchCommon: ParsableArguments {
 
     func setUp() throws -> (T5Model, SeededGenerator) {
         Parallel.splitEnabled = threads == 2
+        Log.info(BLAS.backend.description)
         let cfg = try T5Config.load(URL(fileURLWithPath: config))
         var g = SeededGenerator(seed: seed)
         let model = try T5Model(config: cfg, generator: &g)
@@ -60,6 +61,11 @@ struct BenchCommon: ParsableArguments {
         r["config"] = URL(fileURLWithPath: config).lastPathComponent
         r["threads"] = threads
         r["implementation"] = "swift"
+        let blas = BLAS.backend
+        r["blas_kernel"] = blas.kernel
+        r["blas_config"] = blas.configuration
+        r["openblas_coretype"] = blas.forcedCoreType ?? NSNull()
+        r["openblas_l2_size"] = blas.l2Size ?? NSNull()
         let data = try JSONSerialization.data(withJSONObject: r, options: [.prettyPrinted, .sortedKeys])
         print(String(decoding: data, as: UTF8.self))
         if let json { try AtomicFile.write(data + Data("\n".utf8), to: URL(fileURLWithPath: json)) }
@@ -204,6 +210,9 @@ struct BenchRank: ParsableCommand {
     /// `items.json`: every catalog item's ID tokens + eos, in catalog order (the trie's sequences).
     struct Items: Codable {
         var items: [String]
+        /// Each item's textual ID, whose tokens (plus eos) are `sequences`: lets a reference
+        /// check that a Hugging Face tokenizer loaded from the run folder tokenises alike.
+        var textual_ids: [String]
         var sequences: [[Int32]]
     }
 
@@ -231,6 +240,7 @@ struct BenchRank: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             Parallel.splitEnabled = threads == 2
+            Log.info(BLAS.backend.description)
             let (domain, _) = try dataset.load(data)
             let folder = URL(fileURLWithPath: runFolder)
             let runner = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
@@ -249,7 +259,7 @@ struct BenchRank: ParsableCommand {
             try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
             try AtomicFile.writeJSON(Prompts(users: targets.map(\.userID), targets: targets.map(\.target), prompts: inputs),
                                      to: out.appendingPathComponent("prompts.json"))
-            try AtomicFile.writeJSON(Items(items: domain.catalog.ids, sequences: data.itemTokens.map { $0 + [data.eos] }),
+            try AtomicFile.writeJSON(Items(items: domain.catalog.ids, textual_ids: data.ids.textualIDs, sequences: data.itemTokens.map { $0 + [data.eos] }),
                                      to: out.appendingPathComponent("items.json"))
             try AtomicFile.writeJSON(Generation(model_folder: RunFolder.evaluatedModelURL(folder).standardizedFileURL.path, num_beams: gen.numBeams,
                                                 num_return_sequences: gen.numReturnSequences, max_new_tokens: gen.maxNewTokens,
@@ -287,6 +297,8 @@ struct BenchRank: ParsableCommand {
                 "run": runFolder, "data": self.data, "seed": Int(seed), "load_average": Self.loadAverage() as Any,
                 "matrix_gflop_per_user": gflopPerUser, "achieved_gflops": Double(flops) / 1e9 / seconds,
                 "peak_gflops": peak, "users_per_second_at_peak": peak / gflopPerUser,
+                "blas_kernel": BLAS.backend.kernel, "blas_config": BLAS.backend.configuration,
+                "openblas_coretype": BLAS.backend.forcedCoreType ?? NSNull(), "openblas_l2_size": BLAS.backend.l2Size ?? NSNull(),
             ]
             let json = try JSONSerialization.data(withJSONObject: result, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: json, as: UTF8.self))

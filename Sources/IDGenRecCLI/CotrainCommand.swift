@@ -5,6 +5,7 @@ import Foundation
 import IDGen
 import Recommender
 import Support
+import TensorCore
 import T5
 
 /// `idgenrec cotrain`: alternating training of the ID generator and the recommender.
@@ -40,6 +41,7 @@ struct CotrainCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            Log.info(BLAS.backend.description)
             let (domain, _) = try dataset.load(data)
             var config = CoTrainConfig()
             config.rounds = rounds

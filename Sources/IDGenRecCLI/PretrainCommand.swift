@@ -3,6 +3,7 @@ import Corpora
 import Foundation
 import Pretrain
 import Support
+import TensorCore
 import T5
 
 /// `idgenrec pretrain`: continued pre-training of a T5 with span corruption on catalog text
@@ -39,6 +40,7 @@ struct PretrainCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            Log.info(BLAS.backend.description)
             let start = Date()
             var config = PretrainConfig()
             guard let p = T5Config.Preset(rawValue: preset) else {

@@ -4,6 +4,7 @@ import Foundation
 import IDGen
 import Recommender
 import Support
+import TensorCore
 import T5
 
 /// Options shared by `train` and `cotrain` for the recommender.
@@ -63,6 +64,7 @@ struct TrainCommand: ParsableCommand {
 
     func run() throws {
         try runReportingErrors {
+            Log.info(BLAS.backend.description)
             let (domain, _) = try dataset.load(data)
             var config = try options.config()
             config.useUserIDs = userIDs
@@ -140,31 +142,17 @@ struct RecommendCommand: ParsableCommand {
         try runReportingErrors {
             let (domain, _) = try dataset.load(data)
             let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data)
-            var indices: [Int] = []
-            for id in history.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) where !id.isEmpty {
-                guard let i = domain.catalog.index(of: id) else {
-                    throw ValidationErrorMessage(message: "--history: item '\(id)' is not in the catalog of \(data)")
-                }
-                indices.append(i)
+            let items = history.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let recommendations: [Recommendation]
+            do {
+                recommendations = try runner.recommend(history: items, user: user, count: k)
+            } catch let RecommenderError.invalidInput(message) {
+                // The library names the argument ("history: …", "user: …"); the CLI names the flag.
+                throw ValidationErrorMessage(message: "--" + message)
             }
-            guard !indices.isEmpty else { throw ValidationErrorMessage(message: "--history: expected at least one item id") }
-            var userIndex = 0
-            if runner.trainer.config.useUserIDs {
-                guard let user else {
-                    throw ValidationErrorMessage(message: "--user: this run's prompts hold user IDs (trained with --user-ids); pass --user with a user of \(data)")
-                }
-                guard let u = runner.trainer.data.split.users.firstIndex(of: user) else {
-                    throw ValidationErrorMessage(message: "--user: '\(user)' is not a user of \(data)")
-                }
-                userIndex = u
-            } else if let user {
-                throw ValidationErrorMessage(message: "--user '\(user)': this run was trained without user IDs (its prompts name no user)")
-            }
-            let target = EvaluationTarget(user: userIndex, userID: user ?? "cli", history: indices, target: indices[0])
-            let ranked = try runner.trainer.rank(model: runner.model, targets: [target])[0].prefix(k)
             print("rank\titem\ttextual id\ttitle")
-            for (r, i) in ranked.enumerated() {
-                print("\(r + 1)\t\(domain.catalog.ids[i])\t\(runner.trainer.data.ids.textualIDs[i])\t\(domain.catalog.value("title", at: i) ?? domain.catalog.text(at: i))")
+            for (r, item) in recommendations.enumerated() {
+                print("\(r + 1)\t\(item.itemID)\t\(item.textualID)\t\(item.title)")
             }
         }
     }

@@ -193,7 +193,7 @@ public final class Pretrainer {
         func checkpoint() throws {
             let snapshot = state
             try RunFolder.replaceFolder(last) { dir in
-                try model.save(folder: dir)
+                try model.save(folder: dir, tokenizer: tokenizer)
                 try optimizer.saveState(to: dir.appendingPathComponent("optimizer"))
                 try AtomicFile.writeJSON(snapshot, to: dir.appendingPathComponent("state.json"))
             }
@@ -256,7 +256,7 @@ public final class Pretrainer {
         guard state.step >= state.totalSteps else { return manifest(status: "running") }
 
         // Finished: the HF folder at the top level, the checkpoint removed.
-        try model.save(folder: folder)
+        try model.save(folder: folder, tokenizer: tokenizer)
         let done = manifest(status: "finished")
         try AtomicFile.writeJSON(done, to: PretrainFolder.manifestURL(folder))
         try writeLog(state.log)

@@ -175,14 +175,14 @@ public final class RecommenderRunner {
                 state.bestScore = score
                 state.bestEpoch = epoch
                 state.epochsWithoutImprovement = 0
-                try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try model.save(folder: $0) }
+                try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try model.save(folder: $0, tokenizer: trainer.data.tokenizer) }
             } else {
                 state.epochsWithoutImprovement += 1
             }
             state.completedEpochs = epoch
             let snapshot = state
             try RunFolder.replaceFolder(last) { dir in
-                try model.save(folder: dir)
+                try model.save(folder: dir, tokenizer: trainer.data.tokenizer)
                 try optimizer.saveState(to: dir.appendingPathComponent("optimizer"))
                 try AtomicFile.writeJSON(snapshot, to: dir.appendingPathComponent("state.json"))
             }

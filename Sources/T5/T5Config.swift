@@ -52,6 +52,59 @@ public struct T5Config: Codable, Sendable, Equatable {
         architectures = ["T5ForConditionalGeneration"]
     }
 
+    /// Decodes as `transformers.T5Config(**json)` does: every omitted key takes HF's default
+    /// (`configuration_t5.py`: t5-small's shape, dropout 0.1, epsilon 1e-6, relu, pad 0, eos 1),
+    /// while a present key of the wrong type is still an error naming the key. Unknown keys
+    /// (`is_encoder_decoder`, `use_cache`, `transformers_version`, …) are ignored, as HF keeps
+    /// them as plain attributes. HF leaves `decoder_start_token_id` unset (generation then
+    /// fails there); T5 starts decoding from the pad token, so its default here is `pad_token_id`.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
+            try c.decodeIfPresent(T.self, forKey: key) ?? fallback
+        }
+        vocab_size = try value(.vocab_size, 32128)
+        d_model = try value(.d_model, 512)
+        d_kv = try value(.d_kv, 64)
+        d_ff = try value(.d_ff, 2048)
+        num_layers = try value(.num_layers, 6)
+        num_decoder_layers = try c.decodeIfPresent(Int.self, forKey: .num_decoder_layers)
+        num_heads = try value(.num_heads, 8)
+        relative_attention_num_buckets = try value(.relative_attention_num_buckets, 32)
+        relative_attention_max_distance = try value(.relative_attention_max_distance, 128)
+        dropout_rate = try value(.dropout_rate, 0.1)
+        layer_norm_epsilon = try value(.layer_norm_epsilon, 1e-6)
+        feed_forward_proj = try value(.feed_forward_proj, "relu")
+        tie_word_embeddings = try c.decodeIfPresent(Bool.self, forKey: .tie_word_embeddings)
+        scale_decoder_outputs = try c.decodeIfPresent(Bool.self, forKey: .scale_decoder_outputs)
+        pad_token_id = try value(.pad_token_id, 0)
+        eos_token_id = try value(.eos_token_id, 1)
+        decoder_start_token_id = try value(.decoder_start_token_id, pad_token_id)
+        initializer_factor = try c.decodeIfPresent(Float.self, forKey: .initializer_factor)
+        model_type = try c.decodeIfPresent(String.self, forKey: .model_type)
+        architectures = try c.decodeIfPresent([String].self, forKey: .architectures)
+    }
+
+    /// Float-typed fields, written with a decimal point: transformers 5 validates config types
+    /// strictly and refuses `"initializer_factor": 1` ("expected float, got int").
+    static let floatKeys: Set<String> = ["dropout_rate", "layer_norm_epsilon", "initializer_factor"]
+
+    /// `config.json` as `save_pretrained` writes it: sorted keys, floats always with a decimal
+    /// point or an exponent (Foundation's encoder writes `1.0` as `1`).
+    public func jsonData() throws -> Data {
+        var text = try JSONOutput.string(self)
+        for key in Self.floatKeys {
+            // The encoder prints each key once, as `"key" : value` on its own line.
+            guard let range = text.range(of: "\"\(key)\" : ") else { continue }
+            let valueEnd = text[range.upperBound...].firstIndex(where: { $0 == "," || $0 == "\n" }) ?? text.endIndex
+            let number = text[range.upperBound ..< valueEnd]
+            if !number.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) {
+                text.replaceSubrange(range.upperBound ..< valueEnd, with: number + ".0")
+            }
+        }
+        return Data(text.utf8)
+    }
+
     public var decoderLayers: Int { num_decoder_layers ?? num_layers }
     /// HF: `tie_word_embeddings` defaults to true for T5.
     public var tied: Bool { tie_word_embeddings ?? true }
@@ -100,7 +153,7 @@ public struct T5Config: Codable, Sendable, Equatable {
         return config
     }
 
-    public func save(_ url: URL) throws { try AtomicFile.writeJSON(self, to: url) }
+    public func save(_ url: URL) throws { try AtomicFile.write(jsonData(), to: url) }
 
     /// Named shapes: `tiny` for tests, `cpu` (the default for real runs), `t5-small`.
     public enum Preset: String, Codable, CaseIterable, Sendable { case tiny, cpu, t5Small = "t5-small" }

@@ -1,6 +1,7 @@
 import Autograd
 import Foundation
 import Support
+import Tokenizer
 import TensorCore
 
 /// One T5 attention sublayer's weights (HF `T5Attention`): q/k/v [H·dk, d_model], o
@@ -192,12 +193,20 @@ public final class T5Model: Module {
         return model
     }
 
-    /// Writes `config.json` and `model.safetensors` (F32, metadata `format: pt`, no
-    /// `lm_head.weight` when tied), as `save_pretrained(safe_serialization=True)` does.
-    public func save(folder: URL) throws {
+    /// Writes a complete Hugging Face folder: `config.json` and `model.safetensors` (F32, metadata
+    /// `format: pt`, no `lm_head.weight` when tied), as `save_pretrained(safe_serialization=True)`
+    /// does, and the tokenizer beside them (`spiece.model`, `tokenizer_config.json`,
+    /// `special_tokens_map.json`), so `T5ForConditionalGeneration.from_pretrained(folder)` and
+    /// `AutoTokenizer.from_pretrained(folder)` both load it (tools/check_hf_roundtrip.py checks
+    /// with transformers 4.x and 5.x).
+    public func save(folder: URL, tokenizer: Tokenizer) throws {
+        guard tokenizer.vocabularySize == config.vocab_size else {
+            throw T5Error.tokenizerMismatch("saving \(folder.path): the tokenizer has \(tokenizer.vocabularySize) pieces but the model's vocab_size is \(config.vocab_size)")
+        }
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try config.save(folder.appendingPathComponent("config.json"))
         try ParameterIO.save(namedParameters(), metadata: ["format": "pt"], to: folder.appendingPathComponent("model.safetensors"))
+        try HFTokenizerFiles.write(tokenizer, to: folder)
     }
 }
 

@@ -196,3 +196,31 @@ extension BLAS {
         }
     }
 }
+
+extension BLAS {
+    /// Which OpenBLAS kernel runs and how the library was built, for every benchmark and training
+    /// log: the same binary's speed (and its float rounding) depends on the kernel, which
+    /// `OPENBLAS_CORETYPE` can force (some environments set it without the user knowing).
+    public struct Backend: Codable, Sendable, Equatable, CustomStringConvertible {
+        /// `openblas_get_corename()`, e.g. "Haswell", "SkylakeX", "Zen", "Cooperlake".
+        public var kernel: String
+        /// `openblas_get_config()`, e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64".
+        public var configuration: String
+        /// `OPENBLAS_CORETYPE` and `OPENBLAS_L2_SIZE` as this process saw them (nil when unset).
+        public var forcedCoreType: String?
+        public var l2Size: String?
+
+        public var description: String {
+            let forced = forcedCoreType.map { "forced by OPENBLAS_CORETYPE=\($0)" } ?? "chosen by OpenBLAS for this CPU"
+            let l2 = l2Size.map { ", OPENBLAS_L2_SIZE=\($0)" } ?? ""
+            return "OpenBLAS kernel \(kernel) (\(forced)\(l2)); \(configuration.trimmingCharacters(in: .whitespaces))"
+        }
+    }
+
+    public static var backend: Backend {
+        let env = ProcessInfo.processInfo.environment
+        return Backend(kernel: openblas_get_corename().map { String(cString: $0) } ?? "unknown",
+                       configuration: openblas_get_config().map { String(cString: $0) } ?? "unknown",
+                       forcedCoreType: env["OPENBLAS_CORETYPE"], l2Size: env["OPENBLAS_L2_SIZE"])
+    }
+}

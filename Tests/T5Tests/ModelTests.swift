@@ -3,6 +3,7 @@ import Decoding
 import Foundation
 import Support
 import TensorCore
+import Tokenizer
 import XCTest
 @testable import T5
 
@@ -50,17 +51,27 @@ final class ModelTests: XCTestCase {
         }
     }
 
+    /// A saved folder is a complete Hugging Face folder (config, weights, tokenizer files) and
+    /// loads back to the same parameters.
     func testSaveLoadRoundTrip() throws {
         var g = SeededGenerator(seed: 7)
+        let tokenizer = try Tokenizer(contentsOf: Fixtures.folder("tiny-v1_0").appendingPathComponent("spiece.model"))
         for tied in [true, false] {
-            let config = T5Config(vocabSize: 50, dModel: 16, dKV: 4, dFF: 32, layers: 2, decoderLayers: 1, heads: 4,
+            let config = T5Config(vocabSize: tokenizer.vocabularySize, dModel: 16, dKV: 4, dFF: 32, layers: 2, decoderLayers: 1, heads: 4,
                                   feedForward: tied ? "relu" : "gated-gelu", tied: tied)
             let model = try T5Model(config: config, generator: &g)
             let folder = temporaryFolder()
-            try model.save(folder: folder)
+            try model.save(folder: folder, tokenizer: tokenizer)
             let file = try SafeTensorsFile(url: folder.appendingPathComponent("model.safetensors"))
             XCTAssertEqual(file.keys.contains("lm_head.weight"), !tied)
             XCTAssertEqual(file.metadata["format"], "pt")
+            XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("spiece.model")), tokenizer.modelData)
+            let tokenizerConfig = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("tokenizer_config.json"))) as! [String: Any]
+            XCTAssertEqual(tokenizerConfig["tokenizer_class"] as? String, "T5Tokenizer")
+            XCTAssertEqual(tokenizerConfig["extra_ids"] as? Int, 0, "our sentinels live inside spiece.model")
+            XCTAssertEqual(tokenizerConfig["eos_token"] as? String, tokenizer.piece(forID: tokenizer.eosID!))
+            let special = try JSONSerialization.jsonObject(with: Data(contentsOf: folder.appendingPathComponent("special_tokens_map.json"))) as! [String: Any]
+            XCTAssertEqual(special["pad_token"] as? String, tokenizer.piece(forID: tokenizer.padID!))
             let back = try T5Model.load(folder: folder)
             XCTAssertEqual(back.config, model.config)
             for ((n1, p1), (n2, p2)) in zip(model.namedParameters(), back.namedParameters()) {
@@ -69,6 +80,11 @@ final class ModelTests: XCTestCase {
             }
             let batch = Seq2SeqBatch(sources: [[5, 6, 7, 1], [8, 1]], targets: [[9, 1], [10, 11, 1]])
             XCTAssertEqual(model.loss(batch).value.item, back.loss(batch).value.item)
+        }
+        // A tokenizer of another size cannot describe this model.
+        let other = try T5Model(config: T5Config(vocabSize: 50, dModel: 16, dKV: 4, dFF: 32, layers: 1, heads: 4), generator: &g)
+        XCTAssertThrowsError(try other.save(folder: temporaryFolder(), tokenizer: tokenizer)) { error in
+            XCTAssertTrue("\(error)".contains("vocab_size is 50"), "\(error)")
         }
     }
 
@@ -113,11 +129,68 @@ final class ModelTests: XCTestCase {
         XCTAssertThrowsError(try T5Config.load(f.appendingPathComponent("config.json"))) { error in
             XCTAssertTrue("\(error)".contains("feed_forward_proj"), "\(error)")
         }
-        json["d_model"] = nil
+        json["feed_forward_proj"] = "relu"
+        json["d_model"] = "wide"
         try JSONSerialization.data(withJSONObject: json).write(to: f.appendingPathComponent("config.json"))
         XCTAssertThrowsError(try T5Config.load(f.appendingPathComponent("config.json"))) { error in
             XCTAssertTrue("\(error)".contains("d_model"), "\(error)")
         }
+        json["d_model"] = 32
+        json["layer_norm_epsilon"] = [1e-6]
+        try JSONSerialization.data(withJSONObject: json).write(to: f.appendingPathComponent("config.json"))
+        XCTAssertThrowsError(try T5Config.load(f.appendingPathComponent("config.json"))) { error in
+            XCTAssertTrue("\(error)".contains("layer_norm_epsilon"), "\(error)")
+        }
+    }
+
+    /// A config.json that omits optional keys loads as `transformers.T5Config(**json)` does:
+    /// each omitted key takes HF's default (configuration_t5.py), the rest are kept.
+    func testOmittedConfigKeysTakeHuggingFaceDefaults() throws {
+        let f = temporaryFolder().appendingPathComponent("config.json")
+        try Data(#"{"d_model": 32, "vocab_size": 100, "num_heads": 2, "d_kv": 16, "use_cache": true}"#.utf8).write(to: f)
+        let c = try T5Config.load(f)
+        XCTAssertEqual(c.d_model, 32)
+        XCTAssertEqual(c.vocab_size, 100)
+        XCTAssertEqual(c.num_heads, 2)
+        XCTAssertEqual(c.d_ff, 2048)
+        XCTAssertEqual(c.num_layers, 6)
+        XCTAssertEqual(c.decoderLayers, 6)
+        XCTAssertEqual(c.relative_attention_num_buckets, 32)
+        XCTAssertEqual(c.relative_attention_max_distance, 128)
+        XCTAssertEqual(c.dropout_rate, 0.1)
+        XCTAssertEqual(c.layer_norm_epsilon, 1e-6)
+        XCTAssertEqual(c.feed_forward_proj, "relu")
+        XCTAssertTrue(c.tied)
+        XCTAssertEqual(c.pad_token_id, 0)
+        XCTAssertEqual(c.eos_token_id, 1)
+        XCTAssertEqual(c.decoder_start_token_id, 0)
+        // An empty object is t5-small's shape, as in HF.
+        try Data("{}".utf8).write(to: f)
+        var small = T5Config.preset(.t5Small, vocabularySize: 32128)
+        small.num_decoder_layers = nil
+        small.tie_word_embeddings = nil
+        small.initializer_factor = nil
+        small.model_type = nil
+        small.architectures = nil
+        XCTAssertEqual(try T5Config.load(f), small)
+    }
+
+    /// Float fields are written as floats (transformers 5 refuses `"initializer_factor": 1`),
+    /// integers as integers, and the file reads back to the same config.
+    func testConfigJSONWritesFloatsWithADecimalPoint() throws {
+        let f = temporaryFolder().appendingPathComponent("config.json")
+        var config = T5Config.preset(.tiny, vocabularySize: 300)
+        config.dropout_rate = 0
+        try config.save(f)
+        let text = try String(contentsOf: f, encoding: .utf8)
+        for key in ["initializer_factor", "dropout_rate"] {
+            XCTAssertTrue(text.contains("\"\(key)\" : 1.0") || text.contains("\"\(key)\" : 0.0"), "\(key) in \(text)")
+        }
+        XCTAssertTrue(text.contains("\"layer_norm_epsilon\" : 1e-06") || text.contains("\"layer_norm_epsilon\" : 9.99"), text)
+        XCTAssertTrue(text.contains("\"d_model\" : 64,"), text)
+        let parsed = try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        XCTAssertEqual(parsed.count, Set(parsed.keys).count)
+        XCTAssertEqual(try T5Config.load(f), config)
     }
 
     /// Dropout (hidden states and attention probabilities) in the fused attention: the
