@@ -7,7 +7,7 @@ TEST_FLAGS = $(BUILD_FLAGS) --disable-swift-testing
 BIN = .build/release/idgenrec
 APT_PKGS = libopenblas-dev libsentencepiece-dev pkg-config
 
-.PHONY: setup build test test-long demo clean
+.PHONY: setup build test test-long test-kernels demo clean
 
 setup:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -22,6 +22,30 @@ build:
 test:
 	$(SWIFT) build $(BUILD_FLAGS) --product idgenrec
 	$(SWIFT) test $(TEST_FLAGS)
+
+# The suite under each OpenBLAS kernel a user's CPU may get (Haswell, Zen, Sandybridge, and
+# SkylakeX where the CPU has AVX-512), with OPENBLAS_L2_SIZE=512 and unset: test outcomes must
+# not depend on a kernel's rounding. Built once; one line per combination, then a summary.
+# KERNEL_TESTS narrows it (a swift test --filter); LONG=1 adds the long tests (the learnability
+# distribution over seeds among them). About 2.5 minutes per combination on 2 cores.
+KERNEL_TESTS ?=
+.PHONY: test-kernels
+test-kernels:
+	$(SWIFT) build $(BUILD_FLAGS) --product idgenrec
+	$(SWIFT) build $(BUILD_FLAGS) --build-tests
+	@kernels="Haswell Zen Sandybridge"; grep -q avx512f /proc/cpuinfo && kernels="Haswell Zen SkylakeX Sandybridge"; \
+	mkdir -p .build/test-kernels; failed=0; summary=""; \
+	for k in $$kernels; do for l2 in 512 unset; do \
+	  log=.build/test-kernels/$$k-l2-$$l2.log; \
+	  if [ $$l2 = unset ]; then set -- env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=$$k; else set -- env OPENBLAS_L2_SIZE=$$l2 OPENBLAS_CORETYPE=$$k; fi; \
+	  if "$$@" $(if $(LONG),IDGENREC_LONG_TESTS=1,) $(SWIFT) test $(TEST_FLAGS) --skip-build $(if $(KERNEL_TESTS),--filter '$(KERNEL_TESTS)',) >$$log 2>&1; \
+	  then r=passed; else r=FAILED; failed=1; fi; \
+	  line="$$(printf '%-12s L2 %-6s %-7s %s' $$k $$l2 $$r "$$(grep -E 'Executed [0-9]+ tests' $$log | tail -1 | sed 's/^[[:space:]]*//')")"; \
+	  echo "$$line"; summary="$$summary$$line\n"; \
+	  grep -E "error: |^learnability" $$log | sed 's/^/    /' | head -20; \
+	done; done; \
+	printf "\ntest-kernels on %s:\n$$summary" "$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"; \
+	[ $$failed = 0 ] || { echo "test-kernels: failures; logs in .build/test-kernels/"; exit 1; }
 
 test-long:
 	IDGENREC_LONG_TESTS=1 $(SWIFT) test $(TEST_FLAGS)
