@@ -173,13 +173,15 @@ bench-rank:
 # best/ tokenises every item ID as Swift does, and HF beam search under the trie gives Swift's
 # top lists and scores (tools/check_hf_roundtrip.py). Both environments: tools/setup_venv.sh.
 HF_DIR = .build/hf-roundtrip
+# More saved model folders to load in both versions (a pretrain output, say).
+HF_FOLDERS ?=
 .PHONY: check-hf
 check-hf:
 	$(SWIFT) build -c release --product idgenrec
 	@test -f $(RUN)/run.json || { echo "check-hf: no run at $(RUN) (run make demo, or pass RUN=DIR DATA=DIR)"; exit 1; }
 	@rm -rf $(HF_DIR) && mkdir -p $(HF_DIR)
 	$(BIN) bench rank --run $(RUN) --data $(DATA) --users 50 --batch-size 16 --dump $(HF_DIR) --json $(HF_DIR)/swift.json >/dev/null
-	@extra=""; for f in $(RUN)/last $(RUN)/generator $(RUN)/bootstrap/generator; do \
+	@extra=""; for f in $(RUN)/last $(RUN)/generator $(RUN)/bootstrap/generator $(HF_FOLDERS); do \
 	  test -f $$f/model.safetensors && extra="$$extra --folder $$f"; done; \
 	for py in $(VENV)/bin/python $(VENV)-tf5/bin/python; do \
 	  test -x $$py || { echo "check-hf: $$py missing (tools/setup_venv.sh makes it)"; exit 1; }; \

@@ -92,6 +92,7 @@ def main():
     model = T5ForConditionalGeneration.from_pretrained(args.model or gen["model_folder"])
     model.eval()
     pad = gen["pad_token_id"]
+    eos = gen["eos_token_id"]
     start = gen["decoder_start_token_id"]
     trie = Trie(items["sequences"])
 
@@ -122,9 +123,11 @@ def main():
         for u in range(len(sequences) // k):
             seen, rank = set(), []
             for seq, score in zip(sequences[u * k:(u + 1) * k], scores[u * k:(u + 1) * k]):
-                tokens = seq[1:]  # drop the decoder start token; HF pads finished rows with pad
-                while tokens and tokens[-1] == pad:
-                    tokens.pop()
+                # Drop the decoder start token and whatever follows the first eos: transformers
+                # 4.x pads finished rows with pad, 5.x with eos.
+                tokens = seq[1:]
+                if eos in tokens:
+                    tokens = tokens[:tokens.index(eos) + 1]
                 index = trie.index(tokens)
                 if index is None or not score > FILLER_SCORE or index in seen:
                     continue

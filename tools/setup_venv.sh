@@ -28,7 +28,7 @@ else
   TORCH_SPEC="torch"
 fi
 
-"$PIP" install "$TORCH_SPEC" "transformers==4.46.3" "sentence-transformers==3.3.1" sentencepiece safetensors numpy
+"$PIP" install "$TORCH_SPEC" "transformers==4.46.3" "sentence-transformers==3.3.1" sentencepiece protobuf safetensors numpy
 
 "$VENV/bin/python" - <<'PY'
 import sys, torch, transformers, sentencepiece, safetensors, numpy, sentence_transformers
@@ -44,5 +44,5 @@ VENV5="${VENV}-tf5"
 if [ ! -x "$VENV5/bin/python" ]; then
   "$PY" -m venv "$VENV5"
 fi
-"$VENV5/bin/pip" install "$TORCH_SPEC" "transformers>=5,<6" sentencepiece safetensors numpy
+"$VENV5/bin/pip" install "$TORCH_SPEC" "transformers>=5,<6" sentencepiece protobuf safetensors numpy
 "$VENV5/bin/python" -c 'import transformers, torch; print("tf5 environment: transformers", transformers.__version__, "torch", torch.__version__)'
