@@ -42,10 +42,20 @@ test-kernels:
 	  then r=passed; else r=FAILED; failed=1; fi; \
 	  line="$$(printf '%-12s L2 %-6s %-7s %s' $$k $$l2 $$r "$$(grep -E 'Executed [0-9]+ tests' $$log | tail -1 | sed 's/^[[:space:]]*//')")"; \
 	  echo "$$line"; summary="$$summary$$line\n"; \
-	  grep -E "error: |^learnability" $$log | sed 's/^/    /' | head -20; \
+	  grep -E "error: |^learnability |^distribution " $$log | sed "s/^/    /" | head -60; \
 	done; done; \
 	printf "\ntest-kernels on %s:\n$$summary" "$$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"; \
 	[ $$failed = 0 ] || { echo "test-kernels: failures; logs in .build/test-kernels/"; exit 1; }
+
+# T5 training speed under each OpenBLAS kernel (tools/bench_kernels.sh), next to PyTorch when the
+# venv has it. AVX512=1 also builds the binary for -target-cpu skylake-avx512 in .build-avx512/
+# and compares both builds (docs/benchmarks.md#openblas-kernels-and-avx-512). ROUNDS=3.
+ROUNDS ?= 3
+.PHONY: bench-kernels
+bench-kernels:
+	$(SWIFT) build -c release --product idgenrec
+	$(if $(AVX512),IDGENREC_TARGET_CPU=skylake-avx512 $(SWIFT) build -c release --build-path .build-avx512 --product idgenrec,)
+	tools/bench_kernels.sh --rounds $(ROUNDS) $(if $(BENCH_PYTHON),--python $(BENCH_PYTHON),) $(BIN) $(if $(AVX512),.build-avx512/release/idgenrec,)
 
 test-long:
 	IDGENREC_LONG_TESTS=1 $(SWIFT) test $(TEST_FLAGS)
