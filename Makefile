@@ -1,4 +1,4 @@
-# IDGenRec in Swift. `make setup` installs native dependencies, `make test` runs the test suite,
+# IDGenRec in Swift. `make setup` installs native dependencies and the sentence encoder (docs/encoder.md), `make test` runs the test suite,
 # `make demo` runs the main job on the bundled corpus.
 SWIFT ?= swift
 # Tests are built optimised: numeric code in a debug build is unusably slow (ENGINE-NOTES.md).
@@ -14,6 +14,7 @@ setup:
 	if [ -z "$$missing" ]; then echo "setup: native dependencies present ($(APT_PKGS))"; \
 	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi
+	@sh tools/fetch-encoder.sh
 
 build:
 	$(SWIFT) build -c release
