@@ -88,7 +88,7 @@ let package = Package(
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Support"]),
         .testTarget(name: "PretrainTests", dependencies: ["Pretrain", "Recommender", "IDGen", "Corpora", "T5", "Tokenizer", "Support"]),
         .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "TensorCore", "Support"], exclude: ["Fixtures"]),
-        .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
+        .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support", "TensorCore"]),
         .testTarget(name: "LibraryTests", dependencies: ["IDGenRec"]),
     ],
     swiftLanguageModes: [.v5]
