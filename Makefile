@@ -1,4 +1,4 @@
-# IDGenRec in Swift. `make setup` installs native dependencies, `make test` runs the test suite,
+# IDGenRec in Swift. `make setup` installs native dependencies and the sentence encoder (docs/encoder.md), `make test` runs the test suite,
 # `make demo` runs the main job on the bundled corpus.
 SWIFT ?= swift
 # Tests are built optimised: numeric code in a debug build is unusably slow (ENGINE-NOTES.md).
@@ -14,6 +14,7 @@ setup:
 	if [ -z "$$missing" ]; then echo "setup: native dependencies present ($(APT_PKGS))"; \
 	elif [ "$$(id -u)" = "0" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "setup: missing$$missing; run: sudo apt-get update && sudo apt-get install -y$$missing"; exit 1; fi
+	@sh tools/fetch-encoder.sh
 
 build:
 	$(SWIFT) build -c release
@@ -196,3 +197,28 @@ check-hf:
 	for py in $(VENV)/bin/python $(VENV)-tf5/bin/python; do \
 	  test -x $$py || { echo "check-hf: $$py missing (tools/setup_venv.sh makes it)"; exit 1; }; \
 	  $$py tools/check_hf_roundtrip.py --dump $(HF_DIR) $$extra || exit 1; done
+
+# Sentence-encoder benchmark (not a test): `idgenrec embed` on Beauty's 12,101 item texts (2 cores)
+# next to tools/bench_encoder.py (sentence-transformers `encode`, batch 64, 2 threads) in the same
+# run on the same texts; prints tokens/s, the ratio, the share of the sgemm peak, the OpenBLAS
+# kernel and the parity of all embeddings. Results in .build/bench-encoder/ (docs/encoder.md).
+BENCH_ENCODER_DIR = .build/bench-encoder
+ENCODER_DATA ?= $(if $(IDGENREC_DATASETS),$(IDGENREC_DATASETS),../shared/datasets)/beauty
+ENCODER ?= checkpoints/encoders/all-MiniLM-L6-v2
+.PHONY: bench-encoder
+bench-encoder:
+	$(SWIFT) build -c release --product idgenrec
+	@test -f $(ENCODER)/model.safetensors || { echo "bench-encoder: no encoder at $(ENCODER) (run make setup)"; exit 1; }
+	@rm -rf $(BENCH_ENCODER_DIR) && mkdir -p $(BENCH_ENCODER_DIR)
+	$(BIN) embed --data $(ENCODER_DATA) --encoder $(ENCODER) --out $(BENCH_ENCODER_DIR)/swift.safetensors --rebuild \
+	  --texts-out $(BENCH_ENCODER_DIR)/texts.json --json $(BENCH_ENCODER_DIR)/swift.json
+	@if [ -n "$(BENCH_PYTHON)" ] && $(BENCH_PYTHON) -c 'import sentence_transformers' >/dev/null 2>&1; then \
+	  $(BENCH_PYTHON) tools/bench_encoder.py --encoder $(ENCODER) --texts $(BENCH_ENCODER_DIR)/texts.json \
+	    --swift $(BENCH_ENCODER_DIR)/swift.safetensors --json $(BENCH_ENCODER_DIR)/python.json; \
+	else echo "bench-encoder: sentence-transformers not found ($(VENV) or python3; make it with tools/setup_venv.sh); Swift side only"; fi
+	@python3 -c 'import json,os; d="$(BENCH_ENCODER_DIR)"; s=json.load(open(d+"/swift.json")); \
+	p=json.load(open(d+"/python.json")) if os.path.exists(d+"/python.json") else None; \
+	print("swift: %d texts, %d tokens in %.2f s = %.0f tokens/s (tokenising %.2f s); %.1f GFLOP/s = %.0f%% of the %.1f GFLOP/s sgemm peak (same run)" % (s["texts"], s["tokens"], s["seconds"], s["tokens_per_second"], s["tokenize_seconds"], s["achieved_gflops"], 100*s["achieved_gflops"]/s["peak_gflops"], s["peak_gflops"])); \
+	p and print("sentence-transformers %s (torch %s, batch %d, %d threads): %.2f s = %.0f tokens/s" % (p["sentence_transformers"], p["torch"], p["batch_size"], p["threads"], p["seconds"], p["tokens_per_second"])); \
+	p and print("speed-up %.2fx (goal 1.5x); parity over all texts: min cosine %.10f, max |diff| %.2e" % (s["tokens_per_second"]/p["tokens_per_second"], p["parity_min_cosine"], p["parity_max_abs_diff"])); \
+	print("OpenBLAS kernel %s%s; load average %s" % (s["blas_kernel"], " (OPENBLAS_CORETYPE=%s)" % s["openblas_coretype"] if s["openblas_coretype"] else "", s["load_average"]))'

@@ -4,6 +4,7 @@
 // Dependencies point one way (docs/layout.md):
 //   Support ← TensorCore(CBLAS) ← Autograd ← Optim ← T5(Tokenizer, Decoding) ←
 //   IDGen / Recommender / Baselines (Corpora) ← CoTrain ← IDGenRec (umbrella library) / IDGenRecCLI
+//   Support ← TensorCore ← TextEncoder (sentence encoder, inference only) ← IDGenRec / IDGenRecCLI
 // Only TensorCore imports BLAS, only Tokenizer imports SentencePiece, only the CLI imports the
 // argument parser.
 import Foundation
@@ -30,6 +31,7 @@ let package = Package(
         .library(name: "IDGenRecRecommender", targets: ["Recommender"]),
         .library(name: "IDGenRecCoTrain", targets: ["CoTrain"]),
         .library(name: "IDGenRecT5", targets: ["T5"]),
+        .library(name: "IDGenRecTextEncoder", targets: ["TextEncoder"]),
         .executable(name: "idgenrec-bench-engine", targets: ["BenchEngine"]),
     ],
     dependencies: [
@@ -47,6 +49,8 @@ let package = Package(
         .target(name: "Support", swiftSettings: fast),
         .target(name: "TensorCore", dependencies: ["CBLAS", "Support"], swiftSettings: fast),
         .target(name: "Autograd", dependencies: ["TensorCore"], swiftSettings: fast),
+        // Sentence encoder (BERT inference, docs/encoder.md): on TensorCore only, no autograd.
+        .target(name: "TextEncoder", dependencies: ["TensorCore", "Support"], swiftSettings: fast),
         .target(name: "Optim", dependencies: ["Autograd"], swiftSettings: fast),
         .target(name: "Tokenizer", dependencies: ["CSentencePiece", "Support"], swiftSettings: fast),
         .target(name: "Decoding", dependencies: ["Support"], swiftSettings: fast),
@@ -57,11 +61,11 @@ let package = Package(
         .target(name: "CoTrain", dependencies: ["Recommender", "IDGen"], swiftSettings: fast),
         .target(name: "Pretrain", dependencies: ["Autograd", "Optim", "T5", "Tokenizer", "Corpora", "IDGen", "Recommender", "Support"], swiftSettings: fast),
         .target(name: "Baselines", dependencies: ["Autograd", "Optim", "Corpora"], swiftSettings: fast),
-        .target(name: "IDGenRec", dependencies: ["Support", "TensorCore", "Tokenizer", "Decoding", "Corpora", "T5", "IDGen", "Recommender", "CoTrain", "Pretrain", "Baselines"], swiftSettings: fast),
+        .target(name: "IDGenRec", dependencies: ["Support", "TensorCore", "Tokenizer", "Decoding", "Corpora", "T5", "IDGen", "Recommender", "CoTrain", "Pretrain", "Baselines", "TextEncoder"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
-                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender", "CoTrain", "Baselines", "Pretrain",
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender", "CoTrain", "Baselines", "Pretrain", "TextEncoder",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -83,7 +87,8 @@ let package = Package(
         .testTarget(name: "CoTrainTests", dependencies: ["CoTrain", "Support"]),
         .testTarget(name: "BaselinesTests", dependencies: ["Baselines", "Support"]),
         .testTarget(name: "PretrainTests", dependencies: ["Pretrain", "Recommender", "IDGen", "Corpora", "T5", "Tokenizer", "Support"]),
-        .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support"]),
+        .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "TensorCore", "Support"], exclude: ["Fixtures"]),
+        .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support", "TensorCore"]),
         .testTarget(name: "LibraryTests", dependencies: ["IDGenRec"]),
     ],
     swiftLanguageModes: [.v5]

@@ -23,6 +23,7 @@ struct IDGenRec: ParsableCommand {
             BaselineCommand.self,
             ZeroShotCommand.self,
             PretrainCommand.self,
+            EmbedCommand.self,
         ]
     )
 }
