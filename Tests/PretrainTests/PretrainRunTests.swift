@@ -156,20 +156,48 @@ final class PretrainRunTests: XCTestCase {
         XCTAssertThrowsError(try Pretrainer(folder: c, config: other).run(corpus: corpus, resume: true)) { XCTAssert("\($0)".contains("other settings"), "\($0)") }
     }
 
-    /// ~50 steps on a tiny corpus: the loss falls well below where it started.
-    func testLossDecreases() throws {
+    /// ~50 steps on a tiny corpus; returns the mean loss of the first and last five steps.
+    func lossFall(seed: UInt64) throws -> (first: Double, last: Double, log: [PretrainLogPoint], manifest: PretrainManifest) {
         let corpus = try PretrainCorpus.build([PretrainSource(path: "toy", domain: domain())], behaviour: .titles)
         var config = tinyConfig(steps: 50)
         config.checkpointEvery = 1000
+        config.seed = seed
         let trainer = Pretrainer(folder: temporary("loss"), config: config)
+        defer { try? FileManager.default.removeItem(at: trainer.folder) }
         trainer.verbose = false
         let manifest = try trainer.run(corpus: corpus, resume: false)
         let log = try JSONOutput.decode([PretrainLogPoint].self, from: trainer.folder.appendingPathComponent("log.json"))
+        let first = Double(log.prefix(5).map(\.loss).reduce(0, +)) / 5
+        let last = Double(log.suffix(5).map(\.loss).reduce(0, +)) / 5
+        return (first, last, log, manifest)
+    }
+
+    /// The threshold comes from a measured distribution (`testLossFallDistribution`, long): the
+    /// trajectory follows the BLAS kernel's rounding. Measured 2026-12-06 on an AMD EPYC with
+    /// AVX-512, seeds 0-4 × OPENBLAS_CORETYPE Haswell, Zen, SkylakeX, Sandybridge ×
+    /// OPENBLAS_L2_SIZE 512 / unset = 40 runs (`make test-kernels LONG=1 KERNEL_TESTS=Distribution`):
+    /// mean loss of the first five steps 5.54-5.94, of the last five 3.16-3.47, ratio 0.539-0.585.
+    /// 0.75 holds with a margin and still fails a run that does not learn.
+    static let maximumLossRatio = 0.75
+
+    /// ~50 steps on a tiny corpus: the loss falls well below where it started.
+    func testLossDecreases() throws {
+        let (first, last, log, manifest) = try lossFall(seed: 0)
         XCTAssertEqual(log.count, 50)
-        let first = log.prefix(5).map(\.loss).reduce(0, +) / 5
-        let last = log.suffix(5).map(\.loss).reduce(0, +) / 5
-        XCTAssertLessThan(last, first * 0.75, "loss \(first) → \(last)")
+        XCTAssertLessThan(last, first * Self.maximumLossRatio, "loss \(first) → \(last)")
         XCTAssertEqual(manifest.finalLoss, log.last?.loss)
+    }
+
+    /// Long (IDGENREC_LONG_TESTS=1): the distribution behind `maximumLossRatio`, one line per seed.
+    func testLossFallDistribution() throws {
+        try XCTSkipUnless(ProcessInfo.processInfo.environment["IDGENREC_LONG_TESTS"] == "1", "long test: IDGENREC_LONG_TESTS=1")
+        let env = ProcessInfo.processInfo.environment
+        for seed in UInt64(0) ..< 5 {
+            let (first, last, _, _) = try lossFall(seed: seed)
+            print(String(format: "distribution pretrain-loss kernel=%@ l2=%@ seed=%d first=%.4f last=%.4f loss_ratio=%.4f",
+                         env["OPENBLAS_CORETYPE"] ?? "default", env["OPENBLAS_L2_SIZE"] ?? "unset", Int(seed), first, last, last / first))
+            XCTAssertLessThan(last, first * Self.maximumLossRatio, "seed \(seed)")
+        }
     }
 
     /// A minutes budget times the first steps and fits the step count to it.
