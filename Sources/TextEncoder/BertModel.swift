@@ -35,10 +35,13 @@ public final class BertModel: @unchecked Sendable {
     let embeddingNormWeight: Tensor, embeddingNormBias: Tensor // [H]
     let layers: [Layer]
 
-    /// Tensors a BERT checkpoint may hold that inference does not use (the pooler serves the
-    /// next-sentence head; sentence-transformers ignores it).
-    static func isUnused(_ key: String) -> Bool {
-        key == "embeddings.position_ids" || key.hasPrefix("pooler.")
+    /// Tensors a BERT checkpoint may hold that inference does not use: the pooler (it serves the
+    /// next-sentence head; sentence-transformers ignores it), `position_ids`, and in a checkpoint
+    /// saved from a `BertFor…` model (keys prefixed `bert.`) the task heads under `cls.`, which
+    /// transformers' `BertModel` also drops.
+    static func isUnused(_ key: String, prefix: String) -> Bool {
+        let inner = key.hasPrefix(prefix) ? String(key.dropFirst(prefix.count)) : key
+        return inner == "embeddings.position_ids" || inner.hasPrefix("pooler.") || (!prefix.isEmpty && key.hasPrefix("cls."))
     }
 
     /// Loads `model.safetensors` strictly: every tensor BertModel needs, with its shape; keys may
@@ -90,7 +93,7 @@ public final class BertModel: @unchecked Sendable {
                 outputNormBias: try load(p + "output.LayerNorm.bias", [h])))
         }
         self.layers = layers
-        for key in file.keys where !used.contains(key) && !Self.isUnused(String(key.dropFirst(prefix.count))) {
+        for key in file.keys where !used.contains(key) && !Self.isUnused(key, prefix: prefix) {
             throw TensorError.unexpectedTensor(key: key, file: url.path, shape: file.entries[key]!.shape)
         }
     }
