@@ -164,6 +164,66 @@ def codepoint_classes(normalizer, pretokenizer):
     return classes
 
 
+def write_tiny_folder(texts, out_dir):
+    """A small random sentence-transformers BERT folder unlike MiniLM in every configurable way:
+    a cased WordPiece vocabulary of 400 trained on the fixture texts, hidden 32, 2 layers, 4 heads,
+    FFN 64, layer_norm_eps 1e-7, max_seq_length 24, keys saved with a `bert.` prefix next to an
+    unused `cls.` head, CLS + max + mean_sqrt_len pooling concatenated, no Normalize. Returns the
+    ids and the sentence-transformers embeddings of `texts`."""
+    import shutil
+
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file, save_file
+    from sentence_transformers import SentenceTransformer, models
+    from tokenizers import Tokenizer, decoders, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers.models import WordPiece
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    tok = Tokenizer(WordPiece(unk_token="[UNK]", max_input_chars_per_word=20))
+    tok.normalizer = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=False)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(texts, trainers.WordPieceTrainer(vocab_size=400, special_tokens=specials, limit_alphabet=120))
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", tok.token_to_id("[CLS]")), ("[SEP]", tok.token_to_id("[SEP]"))])
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]",
+                                   sep_token="[SEP]", mask_token="[MASK]")
+    torch.manual_seed(17)
+    config = BertConfig(vocab_size=tok.get_vocab_size(), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                        intermediate_size=64, max_position_embeddings=32, layer_norm_eps=1e-7, pad_token_id=0)
+    bert = BertModel(config, add_pooling_layer=True)
+    with torch.no_grad():  # larger than the init's 0.02 so the layers matter
+        for p in bert.parameters():
+            p.normal_(0, 0.3) if p.dim() > 1 else p.uniform_(-0.2, 0.2)
+    base = os.path.join(out_dir, "hf")
+    bert.save_pretrained(base)
+    fast.save_pretrained(base)
+    transformer = models.Transformer(base, max_seq_length=24)
+    pooling = models.Pooling(32, pooling_mode_cls_token=True, pooling_mode_max_tokens=True,
+                             pooling_mode_mean_tokens=False, pooling_mode_mean_sqrt_len_tokens=True)
+    model = SentenceTransformer(modules=[transformer, pooling], device="cpu")
+    model.save(out_dir)
+    shutil.rmtree(base)
+    # The prefixed layout of checkpoints saved from BertFor* heads: `bert.` keys and a `cls.` head.
+    weights = os.path.join(out_dir, "model.safetensors")
+    tensors = {"bert." + k: v.contiguous() for k, v in load_file(weights).items()}
+    tensors["cls.predictions.bias"] = torch.zeros(config.vocab_size)
+    save_file(tensors, weights, metadata={"format": "pt"})
+    for extra in ("README.md", "config_sentence_transformers.json", "vocab.txt"):
+        if os.path.exists(os.path.join(out_dir, extra)):
+            os.remove(os.path.join(out_dir, extra))
+    reloaded = SentenceTransformer(out_dir, device="cpu")
+    ids = [reloaded.tokenize([t])["input_ids"][0].tolist() for t in texts]
+    emb = reloaded.encode(texts, batch_size=16, convert_to_numpy=True, show_progress_bar=False)
+    direct = model.encode(texts, batch_size=16, convert_to_numpy=True, show_progress_bar=False)
+    assert np.abs(emb - direct).max() < 1e-6, "the prefixed weights must load to the same model"
+    return ids, emb
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--encoder", default=os.path.join(ROOT, "checkpoints", "encoders", "all-MiniLM-L6-v2"))
@@ -199,6 +259,15 @@ def main():
                "lengths": np.array(lengths, dtype=np.int64)},
               os.path.join(FIXTURES, "minilm.safetensors"))
 
+    tiny_texts = [t for tag, t in items if tag.startswith(("beauty", "office"))][::4] + [s for tag, s in items if not tag.startswith(("beauty", "office"))][:-1]
+    tiny_ids, tiny_emb = write_tiny_folder(tiny_texts, os.path.join(FIXTURES, "tiny-bert"))
+    with open(os.path.join(FIXTURES, "tiny-texts.json"), "w", encoding="utf-8") as f:
+        json.dump({"texts": tiny_texts}, f, ensure_ascii=True, indent=0)
+    save_file({"embeddings": np.ascontiguousarray(tiny_emb),
+               "ids": np.array([x for seq in tiny_ids for x in seq], dtype=np.int64),
+               "lengths": np.array([len(i) for i in tiny_ids], dtype=np.int64)},
+              os.path.join(FIXTURES, "tiny.safetensors"))
+
     backend = model.tokenizer.backend_tokenizer
     classes = codepoint_classes(backend.normalizer, backend.pre_tokenizer)
     with open(os.path.join(FIXTURES, "codepoints.json"), "w") as f:
@@ -222,11 +291,17 @@ Made by `tools/make_encoder_fixtures.py` from the folder `make setup` installs
   the code point alone (ranges removed / one space / spaced " c ", a map for the %d others, identity
   otherwise) and the ranges BertPreTokenizer isolates as punctuation.
 
+- `tiny-bert/`: a random sentence-transformers BERT folder unlike MiniLM in every configurable
+  way (cased WordPiece vocabulary of %d trained on these texts, hidden 32, 2 layers, 4 heads,
+  FFN 64, layer_norm_eps 1e-7, max_seq_length 24, `bert.`-prefixed keys with an unused `cls.`
+  head, CLS + max + mean_sqrt_len pooling concatenated, no Normalize); `tiny-texts.json` (%d
+  texts) and `tiny.safetensors` (its ids and `encode` output, F32 [%d, %d]). Needs no download.
+
 Dataset strings (Beauty and Office titles and item texts) are copied from ../shared/datasets for
 these tests only.
 """ % (versions, len(texts), ", ".join(sorted(set(t.split("_")[0] if t.split("_")[0] in ("beauty", "office") else "special" for t in tags))),
        len(texts), embeddings.shape[1], max(lengths), sum(1 for l in lengths if l == model.max_seq_length),
-       len(classes["mapped"]))
+       len(classes["mapped"]), max(x for seq in tiny_ids for x in seq) + 1, len(tiny_texts), tiny_emb.shape[0], tiny_emb.shape[1])
     with open(os.path.join(FIXTURES, "README.md"), "w") as f:
         f.write(readme)
     print("wrote %d texts (%d tokens, %d truncated), codepoints: %d mapped; %s" % (

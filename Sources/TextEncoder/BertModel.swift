@@ -35,10 +35,13 @@ public final class BertModel: @unchecked Sendable {
     let embeddingNormWeight: Tensor, embeddingNormBias: Tensor // [H]
     let layers: [Layer]
 
-    /// Tensors a BERT checkpoint may hold that inference does not use (the pooler serves the
-    /// next-sentence head; sentence-transformers ignores it).
-    static func isUnused(_ key: String) -> Bool {
-        key == "embeddings.position_ids" || key.hasPrefix("pooler.")
+    /// Tensors a BERT checkpoint may hold that inference does not use: the pooler (it serves the
+    /// next-sentence head; sentence-transformers ignores it), `position_ids`, and in a checkpoint
+    /// saved from a `BertFor…` model (keys prefixed `bert.`) the task heads under `cls.`, which
+    /// transformers' `BertModel` also drops.
+    static func isUnused(_ key: String, prefix: String) -> Bool {
+        let inner = key.hasPrefix(prefix) ? String(key.dropFirst(prefix.count)) : key
+        return inner == "embeddings.position_ids" || inner.hasPrefix("pooler.") || (!prefix.isEmpty && key.hasPrefix("cls."))
     }
 
     /// Loads `model.safetensors` strictly: every tensor BertModel needs, with its shape; keys may
@@ -90,7 +93,7 @@ public final class BertModel: @unchecked Sendable {
                 outputNormBias: try load(p + "output.LayerNorm.bias", [h])))
         }
         self.layers = layers
-        for key in file.keys where !used.contains(key) && !Self.isUnused(String(key.dropFirst(prefix.count))) {
+        for key in file.keys where !used.contains(key) && !Self.isUnused(key, prefix: prefix) {
             throw TensorError.unexpectedTensor(key: key, file: url.path, shape: file.entries[key]!.shape)
         }
     }
@@ -139,32 +142,30 @@ public final class BertModel: @unchecked Sendable {
         let inner = Tensor(uninitialized: [t, f]) // [T, F]
         let maxLength = lengths.max()!
         let scale = 1 / Float(d).squareRoot()
+        let eps = config.layerNormEps
+        // Each product writes its output (beta 0); its bias is added in the pass that reads the
+        // output next (GELU, or residual + LayerNorm), so no pass exists only for a bias.
         for layer in layers {
-            linear(x, layer.qkvWeight, layer.qkvBias, into: qkv)
+            product(x, layer.qkvWeight, into: qkv)
+            EncoderKernels.addBias(qkv.pointer, layer.qkvBias.pointer, rows: t, n: 3 * h)
             attention(qkv: qkv, offsets: offsets, heads: heads, headSize: d, maxLength: maxLength, scale: scale, into: context)
-            linear(context, layer.outputWeight, layer.outputBias, into: projected)
-            Kernels.addInPlace(projected.pointer, x.pointer, t * h)
-            Kernels.layerNorm(x.pointer, layer.attentionNormWeight.pointer, layer.attentionNormBias.pointer, x.pointer,
-                              mean: nil, rstd: nil, rows: t, n: h, eps: config.layerNormEps)
-            linear(x, layer.intermediateWeight, layer.intermediateBias, into: inner)
-            EncoderKernels.geluErf(inner.pointer, inner.pointer, t * f)
-            linear(inner, layer.ffnOutputWeight, layer.ffnOutputBias, into: projected)
-            Kernels.addInPlace(projected.pointer, x.pointer, t * h)
-            Kernels.layerNorm(x.pointer, layer.outputNormWeight.pointer, layer.outputNormBias.pointer, x.pointer,
-                              mean: nil, rstd: nil, rows: t, n: h, eps: config.layerNormEps)
+            product(context, layer.outputWeight, into: projected)
+            EncoderKernels.residualLayerNorm(x.pointer, projected.pointer, layer.outputBias.pointer, layer.attentionNormWeight.pointer,
+                                             layer.attentionNormBias.pointer, rows: t, n: h, eps: eps)
+            product(x, layer.intermediateWeight, into: inner)
+            EncoderKernels.biasGeluErf(inner.pointer, layer.intermediateBias.pointer, rows: t, n: f)
+            product(inner, layer.ffnOutputWeight, into: projected)
+            EncoderKernels.residualLayerNorm(x.pointer, projected.pointer, layer.ffnOutputBias.pointer, layer.outputNormWeight.pointer,
+                                             layer.outputNormBias.pointer, rows: t, n: h, eps: eps)
         }
         return x
     }
 
-    /// out[T, N] = input[T, K] · weightᵀ + bias (PyTorch `Linear`: weight [N, K]).
-    private func linear(_ input: Tensor, _ weight: Tensor, _ bias: Tensor, into out: Tensor) {
+    /// out[T, N] = input[T, K] · weightᵀ (PyTorch `Linear` without its bias: weight [N, K]).
+    private func product(_ input: Tensor, _ weight: Tensor, into out: Tensor) {
         let rows = input.shape[0], k = input.shape[1], n = weight.shape[0]
-        let b = bias.pointer, o = out.pointer
-        Parallel.split(rows, costPerItem: n, minimumWork: 1 << 16) { range in
-            for r in range { (o + r * n).update(from: b, count: n) }
-        }
         BLAS.gemm(transA: false, transB: true, m: rows, n: n, k: k, a: input.pointer, lda: k,
-                  b: weight.pointer, ldb: k, beta: 1, c: o, ldc: n)
+                  b: weight.pointer, ldb: k, beta: 0, c: out.pointer, ldc: n)
     }
 
     /// Self-attention of each sequence separately, per head: softmax(q kᵀ / √D) v, written into
@@ -216,6 +217,49 @@ public enum EncoderKernels {
     /// not TensorCore's tanh form (`Kernels.gelu`, "gelu_new"), which differs by up to ~5e-4.
     /// erf is Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the approximation PyTorch's
     /// vectorised CPU erf uses, written with the vector exponential.
+    /// x[r, :] += bias for each of `rows` rows of width `n`.
+    public static func addBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, n: Int) {
+        Parallel.split(rows, costPerItem: n, minimumWork: 1 << 16) { range in
+            for r in range {
+                let xr = x + r * n
+                var j = 0
+                while j + 16 <= n { store16(load16(xr + j) + load16(bias + j), xr + j); j += 16 }
+                while j < n { xr[j] += bias[j]; j += 1 }
+            }
+        }
+    }
+
+    /// x[r, :] ← GELU(x[r, :] + bias), exact erf form (`geluErf`), in one pass.
+    public static func biasGeluErf(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, n: Int) {
+        Parallel.split(rows, costPerItem: 12 * n, minimumWork: 1 << 15) { range in
+            for r in range {
+                let xr = x + r * n
+                var j = 0
+                while j + 16 <= n { store16(geluErf16(load16(xr + j) + load16(bias + j)), xr + j); j += 16 }
+                if j < n {
+                    let count = n - j
+                    storePartial16(geluErf16(loadPartial16(xr + j, count, fill: 0) + loadPartial16(bias + j, count, fill: 0)), xr + j, count)
+                }
+            }
+        }
+    }
+
+    /// Post-LN residual: x[r, :] ← LayerNorm(x[r, :] + y[r, :] + bias) · w + b, row by row
+    /// (the sum is formed in x, then normalised as `Kernels.layerNorm` does), in one pass over
+    /// each row while it is in cache.
+    public static func residualLayerNorm(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
+                                         _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, n: Int, eps: Float) {
+        Parallel.split(rows, costPerItem: 4 * n, minimumWork: 1 << 15) { range in
+            for r in range {
+                let xr = x + r * n, yr = y + r * n
+                var j = 0
+                while j + 16 <= n { store16(load16(xr + j) + load16(yr + j) + load16(bias + j), xr + j); j += 16 }
+                while j < n { xr[j] += yr[j] + bias[j]; j += 1 }
+                Kernels.layerNorm(xr, w, b, xr, mean: nil, rstd: nil, rows: 1, n: n, eps: eps)
+            }
+        }
+    }
+
     public static func geluErf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         Parallel.split(n, costPerItem: 12) { range in
             var j = range.lowerBound
