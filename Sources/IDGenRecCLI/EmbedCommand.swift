@@ -31,6 +31,8 @@ struct EmbedCommand: ParsableCommand {
     var neighbours: String?
     @Option(help: "How many neighbours to print.")
     var count = 10
+    @Option(help: "Tokens per packed batch (default: SentenceEncoder's, 2048).")
+    var batchTokens: Int?
     @Option(help: "Also write the timing (texts, tokens, seconds, tokens/s, share of the sgemm peak, BLAS kernel) as JSON here.")
     var json: String?
     @Option(help: "Also write the item texts embedded (JSON list, catalog order), for tools/bench_encoder.py.")
@@ -41,6 +43,7 @@ struct EmbedCommand: ParsableCommand {
     func validate() throws {
         guard out != nil || neighbours != nil else { throw ValidationError("give --out FILE, --neighbours ITEM, or both") }
         guard count > 0 else { throw ValidationError("--count must be positive") }
+        if let batchTokens, batchTokens < 1 { throw ValidationError("--batch-tokens must be positive") }
     }
 
     func run() throws {
@@ -56,6 +59,7 @@ struct EmbedCommand: ParsableCommand {
 
         let folderURL = EncoderFolder.resolve(explicit: encoder)
         let model = try SentenceEncoder(folder: folderURL)
+        if let batchTokens { model.tokensPerBatch = batchTokens }
         let encoderHash = try model.folder.contentHash()
         Log.info("encoder \(folderURL.path) (dimension \(model.dimension), max \(model.folder.maxSequenceLength) tokens, "
             + "pooling \(model.folder.pooling.modes.map(\.rawValue).joined(separator: "+"))\(model.folder.normalize ? ", normalised" : ""), "

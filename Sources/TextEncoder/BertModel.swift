@@ -138,34 +138,34 @@ public final class BertModel: @unchecked Sendable {
 
         let qkv = Tensor(uninitialized: [t, 3 * h]) // [T, 3H]: per token q | k | v, heads within
         let context = Tensor(uninitialized: [t, h]) // [T, H]
-        let projected = Tensor(uninitialized: [t, h]) // [T, H]
         let inner = Tensor(uninitialized: [t, f]) // [T, F]
         let maxLength = lengths.max()!
         let scale = 1 / Float(d).squareRoot()
         let eps = config.layerNormEps
-        // Each product writes its output (beta 0); its bias is added in the pass that reads the
-        // output next (GELU, or residual + LayerNorm), so no pass exists only for a bias.
+        // Products that feed a residual accumulate straight into x (beta 1: no zeroing pass, no
+        // separate output to read back); every bias is added in the pass that next reads the
+        // product (GELU, or bias + LayerNorm), so no pass exists only for a bias.
         for layer in layers {
-            product(x, layer.qkvWeight, into: qkv)
+            product(x, layer.qkvWeight, into: qkv, accumulate: false)
             EncoderKernels.addBias(qkv.pointer, layer.qkvBias.pointer, rows: t, n: 3 * h)
             attention(qkv: qkv, offsets: offsets, heads: heads, headSize: d, maxLength: maxLength, scale: scale, into: context)
-            product(context, layer.outputWeight, into: projected)
-            EncoderKernels.residualLayerNorm(x.pointer, projected.pointer, layer.outputBias.pointer, layer.attentionNormWeight.pointer,
-                                             layer.attentionNormBias.pointer, rows: t, n: h, eps: eps)
-            product(x, layer.intermediateWeight, into: inner)
+            product(context, layer.outputWeight, into: x, accumulate: true) // x += attention output
+            EncoderKernels.biasLayerNorm(x.pointer, layer.outputBias.pointer, layer.attentionNormWeight.pointer,
+                                         layer.attentionNormBias.pointer, rows: t, n: h, eps: eps)
+            product(x, layer.intermediateWeight, into: inner, accumulate: false)
             EncoderKernels.biasGeluErf(inner.pointer, layer.intermediateBias.pointer, rows: t, n: f)
-            product(inner, layer.ffnOutputWeight, into: projected)
-            EncoderKernels.residualLayerNorm(x.pointer, projected.pointer, layer.ffnOutputBias.pointer, layer.outputNormWeight.pointer,
-                                             layer.outputNormBias.pointer, rows: t, n: h, eps: eps)
+            product(inner, layer.ffnOutputWeight, into: x, accumulate: true) // x += FFN output
+            EncoderKernels.biasLayerNorm(x.pointer, layer.ffnOutputBias.pointer, layer.outputNormWeight.pointer,
+                                         layer.outputNormBias.pointer, rows: t, n: h, eps: eps)
         }
         return x
     }
 
-    /// out[T, N] = input[T, K] · weightᵀ (PyTorch `Linear` without its bias: weight [N, K]).
-    private func product(_ input: Tensor, _ weight: Tensor, into out: Tensor) {
+    /// out[T, N] (+)= input[T, K] · weightᵀ (PyTorch `Linear` without its bias: weight [N, K]).
+    private func product(_ input: Tensor, _ weight: Tensor, into out: Tensor, accumulate: Bool) {
         let rows = input.shape[0], k = input.shape[1], n = weight.shape[0]
         BLAS.gemm(transA: false, transB: true, m: rows, n: n, k: k, a: input.pointer, lda: k,
-                  b: weight.pointer, ldb: k, beta: 0, c: out.pointer, ldc: n)
+                  b: weight.pointer, ldb: k, beta: accumulate ? 1 : 0, c: out.pointer, ldc: n)
     }
 
     /// Self-attention of each sequence separately, per head: softmax(q kᵀ / √D) v, written into
@@ -244,17 +244,17 @@ public enum EncoderKernels {
         }
     }
 
-    /// Post-LN residual: x[r, :] ← LayerNorm(x[r, :] + y[r, :] + bias) · w + b, row by row
-    /// (the sum is formed in x, then normalised as `Kernels.layerNorm` does), in one pass over
-    /// each row while it is in cache.
-    public static func residualLayerNorm(_ x: UnsafeMutablePointer<Float>, _ y: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
-                                         _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, n: Int, eps: Float) {
+    /// Post-LN residual, once the product has been accumulated into x: x[r, :] ←
+    /// LayerNorm(x[r, :] + bias) · w + b, row by row while the row is in cache (normalised as
+    /// `Kernels.layerNorm` does).
+    public static func biasLayerNorm(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>,
+                                     _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>, rows: Int, n: Int, eps: Float) {
         Parallel.split(rows, costPerItem: 4 * n, minimumWork: 1 << 15) { range in
             for r in range {
-                let xr = x + r * n, yr = y + r * n
+                let xr = x + r * n
                 var j = 0
-                while j + 16 <= n { store16(load16(xr + j) + load16(yr + j) + load16(bias + j), xr + j); j += 16 }
-                while j < n { xr[j] += yr[j] + bias[j]; j += 1 }
+                while j + 16 <= n { store16(load16(xr + j) + load16(bias + j), xr + j); j += 16 }
+                while j < n { xr[j] += bias[j]; j += 1 }
                 Kernels.layerNorm(xr, w, b, xr, mean: nil, rstd: nil, rows: 1, n: n, eps: eps)
             }
         }
