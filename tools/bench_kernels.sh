@@ -32,9 +32,12 @@ for r in $(seq 1 "$rounds"); do
   for b in "$@"; do
     bi=$((bi + 1))
     for k in $kernels; do
-      if [ "$k" = default ]; then env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE "$b" bench train "${args[@]}" --json "$out/b$bi-$k-r$r.json" >/dev/null 2>&1
-      elif [ "$k" = Haswell+L2 ]; then env OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512 "$b" bench train "${args[@]}" --json "$out/b$bi-$k-r$r.json" >/dev/null 2>&1
-      else env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$k" "$b" bench train "${args[@]}" --json "$out/b$bi-$k-r$r.json" >/dev/null 2>&1; fi
+      case "$k" in
+        default) vars=(-u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE) ;;
+        Haswell+L2) vars=(OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512) ;;
+        *) vars=(-u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE="$k") ;;
+      esac
+      env "${vars[@]}" "$b" bench train "${args[@]}" --json "$out/b$bi-$k-r$r.json" >/dev/null 2>&1
       echo "round $r: $b, kernel $k: $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("%.0f tokens/s (%s)" % (d["tokens_per_second"], d.get("blas_kernel","?")))' "$out/b$bi-$k-r$r.json")"
     done
   done

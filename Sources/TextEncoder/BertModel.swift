@@ -213,19 +213,10 @@ public final class BertModel: @unchecked Sendable {
 
 /// Kernels the encoder needs that TensorCore's training engine does not have.
 public enum EncoderKernels {
-    /// Exact GELU, x · ½ (1 + erf(x / √2)) (transformers' "gelu" = `torch.nn.functional.gelu`),
-    /// not TensorCore's tanh form (`Kernels.gelu`, "gelu_new"), which differs by up to ~5e-4.
-    /// erf is Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the approximation PyTorch's
-    /// vectorised CPU erf uses, written with the vector exponential.
     /// x[r, :] += bias for each of `rows` rows of width `n`.
     public static func addBias(_ x: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, rows: Int, n: Int) {
         Parallel.split(rows, costPerItem: n, minimumWork: 1 << 16) { range in
-            for r in range {
-                let xr = x + r * n
-                var j = 0
-                while j + 16 <= n { store16(load16(xr + j) + load16(bias + j), xr + j); j += 16 }
-                while j < n { xr[j] += bias[j]; j += 1 }
-            }
+            for r in range { Kernels.addInPlaceSerial(bias, x + r * n, n) }
         }
     }
 
@@ -252,14 +243,16 @@ public enum EncoderKernels {
         Parallel.split(rows, costPerItem: 4 * n, minimumWork: 1 << 15) { range in
             for r in range {
                 let xr = x + r * n
-                var j = 0
-                while j + 16 <= n { store16(load16(xr + j) + load16(bias + j), xr + j); j += 16 }
-                while j < n { xr[j] += bias[j]; j += 1 }
+                Kernels.addInPlaceSerial(bias, xr, n)
                 Kernels.layerNorm(xr, w, b, xr, mean: nil, rstd: nil, rows: 1, n: n, eps: eps)
             }
         }
     }
 
+    /// Exact GELU, x · ½ (1 + erf(x / √2)) (transformers' "gelu" = `torch.nn.functional.gelu`),
+    /// not TensorCore's tanh form (`Kernels.gelu`, "gelu_new"), which differs by up to ~5e-4.
+    /// erf is Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the approximation PyTorch's
+    /// vectorised CPU erf uses, written with the vector exponential.
     public static func geluErf(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
         Parallel.split(n, costPerItem: 12) { range in
             var j = range.lowerBound
