@@ -50,7 +50,7 @@ test-kernels:
 
 # T5 training speed under each OpenBLAS kernel (tools/bench_kernels.sh), next to PyTorch when the
 # venv has it. AVX512=1 also builds the binary for -target-cpu skylake-avx512 in .build-avx512/
-# and compares both builds (docs/benchmarks.md#openblas-kernels-and-avx-512). ROUNDS=3.
+# and compares both builds (docs/engine.md#openblas-kernels). ROUNDS=3.
 ROUNDS ?= 3
 .PHONY: bench-kernels
 bench-kernels:
