@@ -52,7 +52,8 @@ public struct GeneratorFolder {
     /// `idgenrec pretrain` output), whose `spiece.model` is then the vocabulary unless
     /// `tokenizer` is given.
     public static func bootstrap(catalogs: [Catalog], tokenizer: Tokenizer? = nil, vocabularySize: Int = 8000, config: GeneratorConfig,
-                                 fieldWeights: FieldWeights = FieldWeights(), initFrom: URL? = nil, verbose: Bool = true) throws -> GeneratorFolder {
+                                 fieldWeights: FieldWeights = FieldWeights(), initFrom: URL? = nil, targetWords: [[String]]? = nil,
+                                 verbose: Bool = true) throws -> GeneratorFolder {
         let given = tokenizer
         let model: T5Model
         let tokenizer: Tokenizer
@@ -71,7 +72,7 @@ public struct GeneratorFolder {
         }
         let items = catalogs.flatMap { ItemText.all($0) }
         let extractor = KeywordExtractor(catalog: items, fieldWeights: fieldWeights)
-        let losses = try GeneratorBootstrap.train(model: model, tokenizer: tokenizer, items: items, extractor: extractor, config: config, verbose: verbose)
+        let losses = try GeneratorBootstrap.train(model: model, tokenizer: tokenizer, items: items, extractor: extractor, config: config, targetWords: targetWords, verbose: verbose)
         return GeneratorFolder(model: model, tokenizer: tokenizer, config: config, bootstrapLosses: losses)
     }
 

@@ -1,6 +1,8 @@
 import Corpora
 import Foundation
 import Support
+import TensorCore
+import TextEncoder
 
 /// Options of `idgenrec ids generate` that shape the IDs (saved with every table).
 public struct IDOptions: Codable, Sendable, Equatable {
@@ -50,6 +52,63 @@ public enum IDGeneration {
         let items = ItemText.all(catalog)
         var generator = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items), items: items, words: words)
         return try assign(catalog: catalog, generator: &generator, options: options, progress: progress)
+    }
+
+    /// The item texts the sentence encoder embeds for a catalog (`Catalog.text(at:)`, what
+    /// `idgenrec embed` and run folders cache), in catalog order.
+    public static func embeddingTexts(_ catalog: Catalog) -> [String] {
+        (0 ..< catalog.count).map { catalog.text(at: $0) }
+    }
+
+    /// Semantic ID words for a whole catalog (issue 18): each item's words scored by the encoder
+    /// against the item's text embedding (`SemanticCandidateGenerator`), then the usual collision
+    /// pass. `itemVectors` are the catalog's `ItemEmbeddings` (rows in catalog order).
+    public static func semantic(catalog: Catalog, itemVectors: Tensor, encoder: SentenceEncoder, options: IDOptions = IDOptions(),
+                                semanticOptions: SemanticWordOptions = SemanticWordOptions(), existing: IDTable? = nil,
+                                progress: Bool = true) throws -> (table: IDTable, report: AssignmentReport, phrases: PhraseEmbeddings) {
+        let items = ItemText.all(catalog)
+        let extractor = KeywordExtractor(catalog: items, fieldWeights: options.fieldWeights, caseHandling: options.assignment.normalizer.caseHandling)
+        let phrases = PhraseEmbeddings(encoder: encoder)
+        var generator = try SemanticCandidateGenerator(items: items, extractor: extractor, itemVectors: itemVectors, phrases: phrases, options: semanticOptions)
+        // One encoder pass over every pending item's candidates: batches pack better than the
+        // assigner's 64-item slices.
+        let pending = existing.map { table in
+            let kept = Set(table.itemIDs)
+            return items.indices.filter { !kept.contains(items[$0].id) }
+        } ?? Array(items.indices)
+        let line = ProgressLine("candidate words", total: pending.count, unit: "items", enabled: progress)
+        var start = 0
+        while start < pending.count {
+            let slice = Array(pending[start ..< min(start + 2048, pending.count)])
+            generator.prepare(slice)
+            start += slice.count
+            line.advance(by: slice.count, "\(phrases.count) distinct strings embedded")
+        }
+        line.finish("\(phrases.count) distinct strings, \(phrases.embeddedTokens) encoder tokens")
+        let (table, report) = try assign(catalog: catalog, generator: &generator, options: options, existing: existing, progress: progress)
+        return (table, report, phrases)
+    }
+
+    /// Bootstrap targets from semantic words (`units` chosen units per item, reading order).
+    public static func semanticTargets(catalog: Catalog, itemVectors: Tensor, encoder: SentenceEncoder, fieldWeights: FieldWeights,
+                                       semanticOptions: SemanticWordOptions = SemanticWordOptions(), progress: Bool = true) throws -> [[String]] {
+        let items = ItemText.all(catalog)
+        let extractor = KeywordExtractor(catalog: items, fieldWeights: fieldWeights)
+        var generator = try SemanticCandidateGenerator(items: items, extractor: extractor, itemVectors: itemVectors,
+                                                       phrases: PhraseEmbeddings(encoder: encoder), options: semanticOptions)
+        let line = ProgressLine("semantic targets", total: items.count, unit: "items", enabled: progress)
+        var targets: [[String]] = []
+        targets.reserveCapacity(items.count)
+        var start = 0
+        while start < items.count {
+            let slice = Array(start ..< min(start + 2048, items.count))
+            generator.prepare(slice)
+            for i in slice { targets.append(generator.target(i, units: semanticOptions.targetUnits)) }
+            start += slice.count
+            line.advance(by: slice.count)
+        }
+        line.finish()
+        return targets
     }
 
     /// Assigns IDs to every catalog item (in catalog order) with `generator`.

@@ -23,6 +23,9 @@ public struct GeneratorConfig: Codable, Sendable, Equatable {
     public var numBeamGroups = 10
     public var numReturnSequences = 10
     public var generationBatchSize = 64
+    /// What the bootstrap trained on: nil or "keywords" (IDF keywords), "semantic" (semantic
+    /// ID words, `SemanticCandidateGenerator`). Optional so older generator.json files load.
+    public var bootstrapTargets: String?
     public init() {}
 }
 
@@ -72,12 +75,16 @@ public struct T5CandidateGenerator: CandidateGenerator {
 /// (item text → its most distinctive words in reading order) over the catalog, so that it learns
 /// to write tag-like IDs. Returns the mean loss of each epoch.
 public enum GeneratorBootstrap {
+    /// `targetWords` (one list per item) replaces the keyword targets, e.g. semantic ID words.
     public static func train(model: T5Model, tokenizer: Tokenizer, items: [ItemText], extractor: KeywordExtractor,
-                             config: GeneratorConfig, verbose: Bool = true) throws -> [Double] {
+                             config: GeneratorConfig, targetWords: [[String]]? = nil, verbose: Bool = true) throws -> [Double] {
         let eos = tokenizer.eosID ?? 1
+        if let targetWords, targetWords.count != items.count {
+            throw IDGenError.invalid("bootstrap: \(targetWords.count) target lists for \(items.count) items")
+        }
         let sources = items.map { generatorSource($0, tokenizer: tokenizer, maximumTokens: config.maximumSourceTokens) }
-        let targets: [[Int32]] = items.map { item in
-            var words = extractor.keywords(of: item, count: config.keywordCount)
+        let targets: [[Int32]] = items.enumerated().map { index, item in
+            var words = targetWords?[index] ?? extractor.keywords(of: item, count: config.keywordCount)
             if words.isEmpty { words = IDNormalizer.words(item.id, fold: true) }
             return Array(tokenizer.encode(words.joined(separator: " ")).prefix(15)) + [eos]
         }

@@ -4,6 +4,7 @@ import Foundation
 import IDGen
 import Support
 import T5
+import TextEncoder
 
 /// `idgenrec ids generate`: a unique textual ID for every item of a catalog.
 struct IDsCommand: ParsableCommand {
@@ -24,10 +25,21 @@ struct IDsCommand: ParsableCommand {
         @Option(name: .long, help: "Output TSV file.") var out: String
         @Option(name: .long, help: """
             Generator: 'bootstrap' (train a T5 generator on this catalog first, saved as OUT.generator/), \
-            'keywords' (most distinctive words of the item's own text, no model), or a folder holding a \
-            trained generator or a Hugging Face T5 (config.json, model.safetensors, spiece.model).
+            'semantic' (no model trained: the item's words that the sentence encoder finds closest to the \
+            item's text, diverse, in reading order), 'keywords' (most distinctive words of the item's own \
+            text), or a folder holding a trained generator or a Hugging Face T5 (config.json, \
+            model.safetensors, spiece.model).
             """)
         var generator: String = "bootstrap"
+        @Option(name: .long, help: "Bootstrap: what the generator learns to write: 'semantic' (semantic ID words, needs the sentence encoder) or 'keywords' (IDF keywords).")
+        var bootstrapTargets: String = "keywords"
+        @Option(name: .long, help: "Sentence-transformers BERT folder for 'semantic' (default: $\(EncoderFolder.environmentVariable), else \(EncoderFolder.defaultRelativePath)).")
+        var encoder: String?
+        @Option(name: .long, help: "Item-embedding cache for 'semantic' (default: OUT.embeddings.safetensors; 'idgenrec embed --out' files are accepted).")
+        var embeddings: String?
+        @Option(name: .long, help: "Semantic: diversity weight of the word choice (0 = closest words only, 1 = most different).") var diversity: Float = 0.3
+        @Option(name: .long, help: "Semantic: an item's most distinctive words that compete for its ID.") var candidateWords: Int = 16
+        @Flag(name: .long, help: "Semantic: also offer adjacent title word pairs as candidates (more encoder work).") var titlePhrases = false
         @Option(name: .long, help: "Bootstrap: generator model preset (tiny, cpu, t5-small).") var preset: String = "tiny"
         @Option(name: .long, help: "Bootstrap: training epochs over the catalog (a tiny T5 needs ~30 on a catalog of 1,000 items).") var epochs: Int = 30
         @Option(name: .long, help: "Bootstrap: SentencePiece vocabulary size.") var vocabularySize: Int = 8000
@@ -57,7 +69,24 @@ struct IDsCommand: ParsableCommand {
                 let outURL = URL(fileURLWithPath: out)
                 let table: IDTable, report: AssignmentReport
                 var generatorHash: String?, tokenizerHash: String?
-                if generator == "keywords" {
+                guard ["keywords", "semantic"].contains(bootstrapTargets) else {
+                    throw ValidationErrorMessage(message: "--bootstrap-targets: expected 'keywords' or 'semantic', found '\(bootstrapTargets)'")
+                }
+                guard (0 ... 1).contains(diversity) else { throw ValidationErrorMessage(message: "--diversity: expected a value in 0…1, found \(diversity)") }
+                guard candidateWords > 0 else { throw ValidationErrorMessage(message: "--candidate-words: expected a positive count, found \(candidateWords)") }
+                var semanticOptions = SemanticWordOptions()
+                semanticOptions.diversity = diversity
+                semanticOptions.candidateWords = candidateWords
+                semanticOptions.titlePhrases = titlePhrases
+                let needsEncoder = generator == "semantic" || (generator == "bootstrap" && bootstrapTargets == "semantic")
+                let loaded = needsEncoder ? try LoadedEncoder(explicit: encoder) : nil
+                let itemVectors = try loaded.map { try $0.itemEmbeddings(domain.catalog, cache: URL(fileURLWithPath: embeddings ?? out + ".embeddings.safetensors")).vectors }
+                if generator == "semantic", let loaded, let itemVectors {
+                    let made = try IDGeneration.semantic(catalog: domain.catalog, itemVectors: itemVectors, encoder: loaded.encoder, options: options,
+                                                         semanticOptions: semanticOptions, existing: existingTable)
+                    (table, report) = (made.table, made.report)
+                    generatorHash = loaded.hash
+                } else if generator == "keywords" {
                     let items = ItemText.all(domain.catalog)
                     let extractor = KeywordExtractor(catalog: items, fieldWeights: options.fieldWeights, caseHandling: options.assignment.normalizer.caseHandling)
                     var keywordGenerator = KeywordCandidateGenerator(extractor: extractor, items: items, words: words)
@@ -73,9 +102,16 @@ struct IDsCommand: ParsableCommand {
                         config.epochs = epochs
                         config.keywordCount = words
                         config.seed = seed
+                        var targetWords: [[String]]?
+                        if bootstrapTargets == "semantic", let loaded, let itemVectors {
+                            config.bootstrapTargets = "semantic"
+                            semanticOptions.targetUnits = min(words, 3)
+                            targetWords = try IDGeneration.semanticTargets(catalog: domain.catalog, itemVectors: itemVectors, encoder: loaded.encoder,
+                                                                           fieldWeights: options.fieldWeights, semanticOptions: semanticOptions)
+                        }
                         Log.info("bootstrapping \(initFrom.map { "the T5 generator from \($0)" } ?? "a \(preset) T5 generator") on \(domain.catalog.count) items (\(epochs) epochs)")
                         folder = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], vocabularySize: vocabularySize, config: config, fieldWeights: options.fieldWeights,
-                                                               initFrom: initFrom.map { URL(fileURLWithPath: $0) })
+                                                               initFrom: initFrom.map { URL(fileURLWithPath: $0) }, targetWords: targetWords)
                         let saved = URL(fileURLWithPath: out + ".generator")
                         try folder.save(saved)
                         Log.info("generator saved to \(saved.path)")

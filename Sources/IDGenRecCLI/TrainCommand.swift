@@ -1,4 +1,5 @@
 import ArgumentParser
+import TextEncoder
 import Corpora
 import Foundation
 import IDGen
@@ -22,6 +23,15 @@ struct RecommenderOptions: ParsableArguments {
     @Option(name: .long, help: "Stop after this many epochs without a better validation NDCG@10.") var patience: Int?
     @Option(name: .long, help: "Beam size at evaluation (= ranked list length).") var beams: Int = 10
     @Option(name: .long, help: "Seed (data order, dropout, initialisation, user samples).") var seed: UInt64 = 0
+    @Option(name: .long, help: "Token embedding initialisation of a model from --preset: 'random' or 'encoder' (each vocabulary piece through the sentence encoder, PCA to d_model).")
+    var tokenInit: String = "random"
+    @Option(name: .long, help: "Keep the token embedding fixed for this many first epochs.") var freezeEmbeddingsEpochs: Int = 0
+    @Option(name: .long, help: "Sentence-transformers BERT folder (default: $IDGENREC_ENCODER, else checkpoints/encoders/all-MiniLM-L6-v2).") var encoder: String?
+
+    /// The sentence encoder when the options need it.
+    func loadEncoder() throws -> SentenceEncoder? {
+        tokenInit == "encoder" ? try LoadedEncoder(explicit: encoder).encoder : nil
+    }
 
     func config() throws -> RecommenderConfig {
         guard let p = T5Config.Preset(rawValue: preset) else {
@@ -43,6 +53,12 @@ struct RecommenderOptions: ParsableArguments {
         c.patience = patience
         c.numBeams = beams
         c.seed = seed
+        guard ["random", "encoder"].contains(tokenInit) else {
+            throw ValidationErrorMessage(message: "--token-init: expected 'random' or 'encoder', found '\(tokenInit)'")
+        }
+        guard freezeEmbeddingsEpochs >= 0 else { throw ValidationErrorMessage(message: "--freeze-embeddings-epochs must be 0 or more") }
+        c.tokenInit = tokenInit == "random" ? nil : tokenInit
+        c.frozenEmbeddingEpochs = freezeEmbeddingsEpochs == 0 ? nil : freezeEmbeddingsEpochs
         return c
     }
 }
@@ -79,7 +95,8 @@ struct TrainCommand: ParsableCommand {
             }
             let runner = try RecommenderPipeline.open(
                 folder: URL(fileURLWithPath: out),
-                inputs: .init(dataPath: data, domain: domain, ids: table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) }),
+                inputs: .init(dataPath: data, domain: domain, ids: table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },
+                               encoder: resume ? nil : try options.loadEncoder()),
                 config: config, resume: resume)
             Log.info("training \(runner.model.config.d_model)-d T5 (\(runner.model.config.num_layers)+\(runner.model.config.decoderLayers) layers, vocab \(runner.model.config.vocab_size)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
             let start = Date()

@@ -3,6 +3,7 @@ import Corpora
 import Foundation
 import IDGen
 import Support
+import TextEncoder
 import T5
 import Tokenizer
 
@@ -18,7 +19,11 @@ public enum RecommenderPipeline {
         public var tokenizer: Tokenizer?
         /// A Hugging Face T5 folder to start from; nil initialises from the preset.
         public var initFolder: URL?
-        public init(dataPath: String, domain: Domain, ids: IDTable, idsSource: String, tokenizer: Tokenizer? = nil, initFolder: URL? = nil) {
+        /// The sentence encoder, for `config.tokenInit == "encoder"`.
+        public var encoder: SentenceEncoder?
+        public init(dataPath: String, domain: Domain, ids: IDTable, idsSource: String, tokenizer: Tokenizer? = nil, initFolder: URL? = nil,
+                    encoder: SentenceEncoder? = nil) {
+            self.encoder = encoder
             self.dataPath = dataPath
             self.domain = domain
             self.ids = ids
@@ -64,6 +69,20 @@ public enum RecommenderPipeline {
                 t5.dropout_rate = config.dropout
                 var g = SeededGenerator(seed: config.seed)
                 model = try T5Model(config: t5, generator: &g)
+                if config.tokenInit == "encoder" {
+                    guard let encoder = inputs.encoder else {
+                        throw RecommenderError.invalidInput("token initialisation 'encoder' needs the sentence encoder (make setup, or --encoder DIR)")
+                    }
+                    let report = TokenEmbeddingInit.apply(to: model, tokenizer: tokenizer, encoder: encoder)
+                    Log.info(String(format: "token embeddings from the encoder: %d of %d pieces, PCA to %d keeps %.1f%% of the variance (%.1fs)",
+                                    report.covered, report.vocabulary, t5.d_model, report.explainedVariance * 100, report.seconds))
+                    try AtomicFile.writeJSON(report, to: folder.appendingPathComponent("token_init.json"))
+                } else if let other = config.tokenInit, other != "random" {
+                    throw RecommenderError.invalidInput("token initialisation: expected 'random' or 'encoder', found '\(other)'")
+                }
+            }
+            if config.tokenInit == "encoder", inputs.initFolder != nil {
+                Log.info("--token-init encoder is ignored for a model started from --init-from (its embeddings are kept)")
             }
             guard tokenizer.vocabularySize <= model.config.vocab_size else {
                 throw T5Error.tokenizerMismatch("the tokenizer has \(tokenizer.vocabularySize) pieces, the model's vocab_size is \(model.config.vocab_size)")

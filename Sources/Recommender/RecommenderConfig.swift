@@ -36,6 +36,12 @@ public struct RecommenderConfig: Codable, Sendable, Equatable {
     public var evaluationBatchSize = 32
     /// Leak-free user IDs in the prompt (off by default, as in the fixed protocol).
     public var useUserIDs = false
+    /// Initialisation of the shared token embedding for a model from a preset: nil or "random"
+    /// (the T5 initialiser), "encoder" (each piece through the sentence encoder, PCA to d_model;
+    /// `TokenEmbeddingInit`, issue 18). Optional so older run.json files load.
+    public var tokenInit: String?
+    /// Epochs at the start during which the shared token embedding is not updated (nil = 0).
+    public var frozenEmbeddingEpochs: Int?
 
     public init() {}
 }

@@ -143,7 +143,8 @@ public final class RecommenderRunner {
             for batch in batches {
                 let lr = schedule.learningRate(step: state.globalStep)
                 let loss = RecommenderTrainer.step(model: model, batch: batch, optimizer: optimizer, learningRate: lr, clipNorm: config.clipNorm,
-                                                   dropout: &state.dropout, useDropout: config.dropout > 0)
+                                                   dropout: &state.dropout, useDropout: config.dropout > 0,
+                                                   freezeEmbeddings: epoch <= (config.frozenEmbeddingEpochs ?? 0))
                 guard loss.isFinite else {
                     throw RecommenderError.invalidInput("training diverged at step \(state.globalStep + 1) (loss \(loss)); lower --lr")
                 }

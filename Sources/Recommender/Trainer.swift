@@ -59,7 +59,7 @@ public struct RecommenderTrainer {
 
     /// One optimisation step on a batch; returns the mean loss over target tokens.
     public static func step(model: T5Model, batch: [PromptSample], optimizer: AdamW, learningRate: Float, clipNorm: Float,
-                            dropout: inout SeededGenerator, useDropout: Bool) -> Float {
+                            dropout: inout SeededGenerator, useDropout: Bool, freezeEmbeddings: Bool = false) -> Float {
         let s2s = Seq2SeqBatch(sources: batch.map(\.source), targets: batch.map(\.target))
         optimizer.zeroGrad()
         let loss = useDropout ? model.loss(s2s, dropout: &dropout) : model.loss(s2s)
@@ -67,7 +67,10 @@ public struct RecommenderTrainer {
         loss.backward()
         if clipNorm > 0 { _ = clipGradNorm(optimizer.allParameters, maxNorm: clipNorm) }
         optimizer.learningRate = learningRate
+        // A frozen table keeps its values exactly (no gradient step, no weight decay).
+        let kept = freezeEmbeddings ? Array(UnsafeBufferPointer(start: model.shared.value.pointer, count: model.shared.value.count)) : nil
         optimizer.step()
+        if let kept { kept.withUnsafeBufferPointer { model.shared.value.pointer.update(from: $0.baseAddress!, count: $0.count) } }
         return value
     }
 
