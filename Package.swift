@@ -81,7 +81,7 @@ let package = Package(
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Support"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora", "Support"], exclude: ["Fixtures"]),
-        .testTarget(name: "IDGenTests", dependencies: ["IDGen", "Corpora", "Support"]),
+        .testTarget(name: "IDGenTests", dependencies: ["IDGen", "Corpora", "Support", "T5", "TensorCore", "TextEncoder", "Tokenizer"]),
         .testTarget(name: "T5Tests", dependencies: ["T5", "Tokenizer", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Support"]),
         .testTarget(name: "CoTrainTests", dependencies: ["CoTrain", "Support"]),

@@ -59,7 +59,10 @@ public final class PhraseEmbeddings {
         embeddedTokens += ids.reduce(0) { $0 + $1.count }
         let vectors = encoder.encode(tokenIDs: ids)
         let base = index.count
-        rows.append(contentsOf: UnsafeBufferPointer(start: vectors.pointer, count: vectors.count))
+        // Unit length, so dot products are cosines whatever the encoder's last module.
+        var block = Array(UnsafeBufferPointer(start: vectors.pointer, count: vectors.count))
+        SemanticCandidateGenerator.normaliseRows(&block, dimension: dimension)
+        rows.append(contentsOf: block)
         for (k, p) in fresh.enumerated() { index[p] = base + k }
     }
 
@@ -78,8 +81,8 @@ public final class PhraseEmbeddings {
 public struct SemanticCandidateGenerator: CandidateGenerator {
     public let items: [ItemText]
     public let extractor: KeywordExtractor
-    /// Unit-length item text embeddings, row `i` for `items[i]` ([items, dim]).
-    public let itemVectors: Tensor
+    /// Item text embeddings scaled to unit length, row `i` for `items[i]` (row-major [items, dim]).
+    public let itemVectors: [Float]
     public let phrases: PhraseEmbeddings
     public let options: SemanticWordOptions
     private var cache: [Int: [[String]]] = [:]
@@ -94,7 +97,9 @@ public struct SemanticCandidateGenerator: CandidateGenerator {
         }
         self.items = items
         self.extractor = extractor
-        self.itemVectors = itemVectors
+        var rows = Array(UnsafeBufferPointer(start: itemVectors.pointer, count: itemVectors.count))
+        Self.normaliseRows(&rows, dimension: itemVectors.shape[1])
+        self.itemVectors = rows
         self.phrases = phrases
         self.options = options
     }
@@ -126,7 +131,7 @@ public struct SemanticCandidateGenerator: CandidateGenerator {
         let keys = units.map { $0.joined(separator: " ") }
         phrases.ensure(keys)
         let d = phrases.dimension
-        let item = UnsafeBufferPointer(start: itemVectors.pointer + index * d, count: d)
+        let item = itemVectors[index * d ..< (index + 1) * d]
         let vectors = keys.map { phrases.vector($0) }
         func dot(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
             var s: Float = 0
@@ -154,6 +159,17 @@ public struct SemanticCandidateGenerator: CandidateGenerator {
             for j in free { redundancy[j] = max(redundancy[j], dot(vectors[j], vectors[best])) }
         }
         return chosen.map { units[$0] }
+    }
+
+    /// Scales each row of a row-major matrix to unit length (zero rows stay zero).
+    public static func normaliseRows(_ m: inout [Float], dimension d: Int) {
+        for r in 0 ..< m.count / d {
+            var s: Float = 0
+            for j in 0 ..< d { s += m[r * d + j] * m[r * d + j] }
+            guard s > 0 else { continue }
+            let inv = 1 / s.squareRoot()
+            for j in 0 ..< d { m[r * d + j] *= inv }
+        }
     }
 
     /// The words of the first `count` ranked units, each once, in the item's reading order.

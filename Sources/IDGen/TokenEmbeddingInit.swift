@@ -57,17 +57,29 @@ public enum TokenEmbeddingInit {
         // Deterministic start: a fixed pseudo-random [d, k] matrix.
         var g = SeededGenerator(seed: 0x5eed)
         var q = (0 ..< d * k).map { _ in Double.random(in: -1 ... 1, using: &g) }
+        // Modified Gram–Schmidt, twice for accuracy. A column that vanishes (the covariance has
+        // rank < k) is replaced by a fresh random direction, so the basis stays orthonormal.
         func orthonormalise(_ m: inout [Double]) {
             for c in 0 ..< k {
-                for p in 0 ..< c {
-                    var dot = 0.0
-                    for r in 0 ..< d { dot += m[r * k + c] * m[r * k + p] }
-                    for r in 0 ..< d { m[r * k + c] -= dot * m[r * k + p] }
+                for attempt in 0 ..< 4 {
+                    var before = 0.0
+                    for r in 0 ..< d { before += m[r * k + c] * m[r * k + c] }
+                    for _ in 0 ..< 2 {
+                        for p in 0 ..< c {
+                            var dot = 0.0
+                            for r in 0 ..< d { dot += m[r * k + c] * m[r * k + p] }
+                            for r in 0 ..< d { m[r * k + c] -= dot * m[r * k + p] }
+                        }
+                    }
+                    var norm = 0.0
+                    for r in 0 ..< d { norm += m[r * k + c] * m[r * k + c] }
+                    if norm > 1e-20 * max(before, 1e-300), norm > 0 || attempt == 3 {
+                        let inv = 1 / max(norm.squareRoot(), 1e-300)
+                        for r in 0 ..< d { m[r * k + c] *= inv }
+                        break
+                    }
+                    for r in 0 ..< d { m[r * k + c] = Double.random(in: -1 ... 1, using: &g) }
                 }
-                var norm = 0.0
-                for r in 0 ..< d { norm += m[r * k + c] * m[r * k + c] }
-                norm = max(norm.squareRoot(), 1e-300)
-                for r in 0 ..< d { m[r * k + c] /= norm }
             }
         }
         orthonormalise(&q)
