@@ -125,7 +125,7 @@ final class ZeroShotCLITests: XCTestCase {
         XCTAssert(none.stderr.contains("--generator keywords"), none.stderr)
         // A bootstrapped generator has its own spiece.model: refused.
         let ids = Self.temporary("gen").appendingPathExtension("tsv")
-        let g = try CLI.run(["ids", "generate", "--data", target.path, "--lenient", "--out", ids.path, "--epochs", "1", "--vocabulary-size", "600"])
+        let g = try CLI.run(["ids", "generate", "--data", target.path, "--lenient", "--out", ids.path, "--generator", "bootstrap", "--epochs", "1", "--vocabulary-size", "600"])
         XCTAssertEqual(g.status, 0, g.stderr)
         let r = try CLI.run(["zeroshot", "--run", run.path, "--data", target.path, "--lenient", "--generator", ids.path + ".generator"])
         XCTAssertNotEqual(r.status, 0)
