@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Support", "Corpora", "Decoding", "IDGen", "T5", "Recommender", "Tokenizer",
+                "Support", "TensorCore", "Corpora", "Decoding", "IDGen", "T5", "Recommender", "Tokenizer",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

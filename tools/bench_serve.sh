@@ -65,12 +65,18 @@ url="http://127.0.0.1:$port"
 
 echo "# $LABEL: $(grep -m1 '^serving' "$work/serve.log")"
 echo "# $(uptime | sed 's/^ *//'); OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-unset}; k=$K, history $HISTORY items, $DURATION per level"
-echo "| run | concurrency | requests | requests/s | p50 ms | p99 ms | socket errors | non-2xx |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| run | concurrency | requests | requests/s | p50 ms | p99 ms | socket errors | non-2xx | server CPU ms/request |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+# The server's user + system CPU time in ms (/proc/PID/stat fields 14 and 15, in clock ticks).
+tick=$(getconf CLK_TCK)
+cpu_ms() { awk -v t="$tick" '{ print ($14 + $15) * 1000 / t }' "/proc/$server/stat"; }
 wrk -t1 -c1 -d"$WARMUP" --timeout 10s -s "$work/bench.lua" "$url" > /dev/null
 for c in $CONCURRENCY; do
+  before=$(cpu_ms)
   line=$(wrk -t1 -c"$c" -d"$DURATION" --timeout 10s -s "$work/bench.lua" "$url" | grep '^RESULT')
+  after=$(cpu_ms)
   read -r _ n rps p50 p99 errors non2xx <<< "$line"
-  echo "| $LABEL | $c | $n | $rps | $p50 | $p99 | $errors | $non2xx |"
+  per=$(awk -v a="$before" -v b="$after" -v n="$n" 'BEGIN { printf "%.2f", (b - a) / (n > 0 ? n : 1) }')
+  echo "| $LABEL | $c | $n | $rps | $p50 | $p99 | $errors | $non2xx | $per |"
 done
 curl -s "$url/metrics" 2>/dev/null | grep -E '^idgenrec_recommend_batch_size_(sum|count)' | sed 's/^/# /' || true

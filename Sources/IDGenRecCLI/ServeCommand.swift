@@ -23,12 +23,14 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "Milliseconds an idle worker waits for more /recommend requests to rank together.") var batchWindowMs: Double = 2
     @Option(name: .long, help: "Most /recommend requests ranked in one pass.") var maxBatch: Int = 16
     @Option(name: .long, help: "Largest request body in bytes (larger gets 413).") var maxBodyBytes: Int = 1 << 20
+    @Option(name: .long, help: "Worker threads ranking side by side (more than 1 turns off the 2-way split inside ops).") var workers: Int = 2
 
     func run() throws {
         try runReportingErrors {
             guard (0 ... 65535).contains(port) else { throw ValidationErrorMessage(message: "--port: expected 0…65535, found \(port)") }
             guard maxBatch >= 1 else { throw ValidationErrorMessage(message: "--max-batch: expected at least 1, found \(maxBatch)") }
             guard batchWindowMs >= 0 else { throw ValidationErrorMessage(message: "--batch-window-ms: expected 0 or more, found \(batchWindowMs)") }
+            guard (1 ... 64).contains(workers) else { throw ValidationErrorMessage(message: "--workers: expected 1…64, found \(workers)") }
             guard maxBodyBytes >= 1024 else { throw ValidationErrorMessage(message: "--max-body-bytes: expected at least 1024, found \(maxBodyBytes)") }
             let (domain, _) = try dataset.load(data)
             let folder = URL(fileURLWithPath: runFolder)
@@ -37,6 +39,7 @@ struct ServeCommand: ParsableCommand {
             options.batchWindow = batchWindowMs / 1000
             options.maxBatch = maxBatch
             options.maxBodyBytes = maxBodyBytes
+            options.workers = workers
             let engine = try ServeEngine(run: folder, runner: runner, options: options)
             let catalog = engine.catalog
             Log.info("serving \(runFolder): \(catalog.count) items (\(catalog.count - catalog.baseCount) added while serving), beams \(engine.config.numBeams); new item IDs from \(engine.idSource)")

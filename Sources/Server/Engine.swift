@@ -5,6 +5,7 @@ import IDGen
 import Recommender
 import Support
 import T5
+import TensorCore
 
 /// Batching and limits of `idgenrec serve`.
 public struct ServeOptions: Sendable {
@@ -14,6 +15,10 @@ public struct ServeOptions: Sendable {
     public var batchWindow: Double = 0.002
     /// Most /recommend requests ranked in one pass.
     public var maxBatch: Int = 16
+    /// Worker threads ranking batches side by side. With more than one, each ranks on its own
+    /// core and the engine's 2-way split inside an op is turned off (`Parallel.splitEnabled`),
+    /// which costs less than the split's hand-offs on small batches (docs/serve.md#speed).
+    public var workers: Int = 2
     /// Largest request body accepted (bytes); larger gets 413.
     public var maxBodyBytes: Int = 1 << 20
     /// Most items in one POST /items.
@@ -35,16 +40,17 @@ struct AddJob {
     var finish: @Sendable (Result<[(item: String, textualID: String)], any Error>) -> Void
 }
 
-/// The loaded run and the worker thread that does all model work.
+/// The loaded run and the worker threads that do all model work.
 ///
-/// Every model call (ranking, ID generation) and every change of the served catalog runs on one
-/// worker thread, in arrival order: the T5 code keeps global state (`GradMode`) and scratch
-/// buffers, and serialising additions is what keeps concurrent /items calls from taking the same
-/// ID. Ranking itself uses both cores through the engine's own 2-way split. Requests reach the
-/// worker through `queue`; handlers read the current `ServedCatalog` to validate their input.
+/// Model calls (ranking, ID generation) run on worker threads, never on the server's event
+/// loops. Requests reach the workers through `queue`, in arrival order; handlers read the current
+/// `ServedCatalog` to validate their input. Ranking reads only immutable state (the model's
+/// weights, one `ServedCatalog` version), so workers rank side by side. Additions run one at a
+/// time (`addition` lock), which is what keeps concurrent /items calls from taking the same ID;
+/// a ranking pass that started before an addition finishes on the catalog version it began with.
 public final class ServeEngine: @unchecked Sendable {
-    // @unchecked: `served` is guarded by `lock`, `queue`/`stopping` by `condition`; `runner`,
-    // `newIDs` and `added` are touched only on the worker thread after `init`.
+    // @unchecked: `served` is guarded by `lock`, `queue`/`stopping`/`busy` by `condition`,
+    // `newIDs` and `added` by `addition`; `runner` is read-only after `init`.
     public let run: URL
     public let options: ServeOptions
     let runner: RecommenderRunner
@@ -55,7 +61,10 @@ public final class ServeEngine: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Job] = []
     private var stopping = false
-    private var worker: Thread?
+    private var busy = 0
+    private var splitWas: Bool?
+    private var threads = 0
+    private let addition = NSLock()
     private let finished = DispatchSemaphore(value: 0)
     /// Called with each ranked batch's size (metrics).
     var onBatch: (@Sendable (Int) -> Void)?
@@ -164,24 +173,33 @@ public final class ServeEngine: @unchecked Sendable {
     // MARK: worker
 
     public func start() {
-        let thread = Thread { [self] in
-            work()
-            finished.signal()
+        let count = max(1, options.workers)
+        if count > 1 {
+            splitWas = Parallel.splitEnabled
+            Parallel.splitEnabled = false
         }
-        thread.name = "idgenrec-serve-worker"
-        thread.stackSize = 8 << 20
-        worker = thread
-        thread.start()
+        threads = count
+        for n in 0 ..< count {
+            let thread = Thread { [self] in
+                work()
+                finished.signal()
+            }
+            thread.name = "idgenrec-serve-worker-\(n)"
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
     }
 
-    /// Finishes the queued requests, then ends the worker.
+    /// Finishes the queued requests, then ends the workers.
     public func stop() {
         condition.lock()
         stopping = true
         condition.broadcast()
         condition.unlock()
-        if worker != nil { finished.wait() }
-        worker = nil
+        for _ in 0 ..< threads { finished.wait() }
+        threads = 0
+        if let splitWas { Parallel.splitEnabled = splitWas }
+        splitWas = nil
     }
 
     private func work() {
@@ -192,14 +210,22 @@ public final class ServeEngine: @unchecked Sendable {
                 condition.unlock()
                 return
             }
-            if case .rank = queue[0], queue.count < options.maxBatch, options.batchWindow > 0, !stopping {
-                // Collect for a short window; requests arriving during a batch need no window.
+            if case .rank = queue[0], busy == 0, queue.count < options.maxBatch, options.batchWindow > 0, !stopping {
+                // An idle engine collects for a short window; under load, requests queue up while
+                // the workers rank, and a batch forms without waiting.
                 let deadline = Date(timeIntervalSinceNow: options.batchWindow)
                 while queue.count < options.maxBatch, !stopping, condition.wait(until: deadline) {}
+                if queue.isEmpty {
+                    condition.unlock()
+                    continue
+                }
             }
+            // Share the queue with the idle workers: each takes its part, up to maxBatch.
+            let idle = max(1, threads - busy)
+            let share = min(options.maxBatch, (queue.count + idle - 1) / idle)
             var ranks: [RankJob] = []
             var addition: AddJob?
-            while !queue.isEmpty, ranks.count < options.maxBatch {
+            while !queue.isEmpty, ranks.count < share {
                 if case let .rank(job) = queue[0] {
                     ranks.append(job)
                     queue.removeFirst()
@@ -211,9 +237,18 @@ public final class ServeEngine: @unchecked Sendable {
                     break
                 }
             }
+            busy += 1
+            if !queue.isEmpty { condition.signal() }
             condition.unlock()
             if !ranks.isEmpty { rank(ranks) }
-            if let addition { addition.finish(Result { try addItems(addition.items) }) }
+            if let addition {
+                self.addition.lock()
+                addition.finish(Result { try addItems(addition.items) })
+                self.addition.unlock()
+            }
+            condition.lock()
+            busy -= 1
+            condition.unlock()
         }
     }
 

@@ -92,28 +92,51 @@ final class ServerTests: XCTestCase {
     // MARK: tests
 
     func testRecommendMatchesTheLibraryAndEveryRouteAnswers() throws {
+        // What `idgenrec recommend` prints, computed before any server runs (the engine's 2-way
+        // split on, as in the CLI).
+        let queries: [([String], Int)] = [(["i0", "i3"], 5), (["i7"], 10), (["i1", "i4", "i7", "i10"], 3)]
+        let library = try RecommenderPipeline.load(folder: Self.trainedRun, domain: Self.toyDomain(), dataPath: "toy")
+        let expected = try queries.map { try library.recommend(history: $0.0, count: $0.1) }
+
+        // One worker ranks with the split on: the very search `recommend` runs, so the same items
+        // in the same order. Two workers turn the split off, which sums the log-sum-exp of the
+        // vocabulary in another order: scores may move in the last bits, so only items whose
+        // scores tie within 1e-4 may trade places.
+        for workers in [1, 2] {
+            var options = ServeOptions()
+            options.workers = workers
+            let served = try Served(options: options)
+            defer { served.stop() }
+            for ((history, k), expected) in zip(queries, expected) {
+                let body = try JSONSerialization.data(withJSONObject: ["history": history, "k": k])
+                let r = try served.call("POST", "/recommend", String(decoding: body, as: UTF8.self))
+                XCTAssertEqual(r.status, 200, r.text)
+                let list = try XCTUnwrap((r.json as? [String: Any])?["recommendations"] as? [[String: Any]])
+                let items = list.compactMap { $0["item"] as? String }, scores = list.compactMap { ($0["score"] as? NSNumber)?.floatValue }
+                XCTAssertEqual(list.compactMap { $0["rank"] as? Int }, Array(1 ... expected.count))
+                XCTAssertEqual(scores.count, expected.count)
+                for (a, b) in zip(scores, expected.map(\.score)) { XCTAssertEqual(a, b, accuracy: 1e-4) }
+                if workers == 1 {
+                    XCTAssertEqual(items, expected.map(\.itemID), "history \(history)")
+                    XCTAssertEqual(list.compactMap { $0["textual_id"] as? String }, expected.map(\.textualID))
+                } else {
+                    for (i, item) in items.enumerated() where i < expected.count && item != expected[i].itemID {
+                        let tied = expected.contains { $0.itemID == item && abs($0.score - expected[i].score) < 1e-4 }
+                        XCTAssert(tied, "history \(history): rank \(i + 1) is \(item), recommend gives \(expected[i].itemID) and their scores do not tie")
+                    }
+                }
+            }
+        }
+
         let served = try Served()
         defer { served.stop() }
-        let runner = try RecommenderPipeline.load(folder: served.run, domain: Self.toyDomain(), dataPath: "toy")
-
+        let runner = library
+        for (history, k) in queries {
+            _ = try served.call("POST", "/recommend", String(decoding: try JSONSerialization.data(withJSONObject: ["history": history, "k": k]), as: UTF8.self))
+        }
         let health = try served.call("GET", "/health")
         XCTAssertEqual(health.status, 200, health.text)
         XCTAssertEqual((health.json as? [String: Any])?["items"] as? Int, 20)
-
-        for (history, k) in [(["i0", "i3"], 5), (["i7"], 10), (["i1", "i4", "i7", "i10"], 3)] {
-            let expected = try runner.recommend(history: history, count: k)
-            let body = try JSONSerialization.data(withJSONObject: ["history": history, "k": k])
-            let r = try served.call("POST", "/recommend", String(decoding: body, as: UTF8.self))
-            XCTAssertEqual(r.status, 200, r.text)
-            let list = try XCTUnwrap((r.json as? [String: Any])?["recommendations"] as? [[String: Any]])
-            // Same items in the same order as `idgenrec recommend` (one request: the same search).
-            XCTAssertEqual(list.compactMap { $0["item"] as? String }, expected.map(\.itemID), "history \(history)")
-            XCTAssertEqual(list.compactMap { $0["textual_id"] as? String }, expected.map(\.textualID))
-            XCTAssertEqual(list.compactMap { $0["rank"] as? Int }, Array(1 ... expected.count))
-            for (a, b) in zip(list.compactMap { ($0["score"] as? NSNumber)?.floatValue }, expected.map(\.score)) {
-                XCTAssertEqual(a, b, accuracy: 1e-4)
-            }
-        }
         let item = try served.call("GET", "/items/i3")
         XCTAssertEqual(item.status, 200, item.text)
         XCTAssertEqual((item.json as? [String: Any])?["textual_id"] as? String, runner.trainer.data.ids.textualIDs[3])
@@ -172,7 +195,7 @@ final class ServerTests: XCTestCase {
         var results = [(status: Int, json: Any?, text: String)?](repeating: nil, count: calls)
         let lock = NSLock()
         // Every call posts two items with the same texts as every other call's.
-        DispatchQueue.concurrentPerform(iterations: calls) { c in
+        concurrently(calls) { c in
             let body = #"[{"id": "new\#(c)a", "title": "argan rose soap", "brand": "Acme", "categories": ["Beauty", "Bath"]},"#
                 + #" {"id": "new\#(c)b", "title": "argan rose soap", "description": "a bar"}]"#
             let r = try? served.call("POST", "/items", body)
@@ -227,7 +250,7 @@ final class ServerTests: XCTestCase {
         var statuses = [Int](repeating: 0, count: calls)
         var lists = [[String]](repeating: [], count: calls)
         let lock = NSLock()
-        DispatchQueue.concurrentPerform(iterations: calls) { c in
+        concurrently(calls) { c in
             let r = try? served.call("POST", "/recommend", #"{"history": ["i\#(c)", "i\#((c + 3) % 20)"], "k": 4}"#)
             let items = ((r?.json as? [String: Any])?["recommendations"] as? [[String: Any]] ?? []).compactMap { $0["item"] as? String }
             lock.lock()
@@ -302,6 +325,20 @@ extension ServerTests {
         XCTAssertEqual(table.itemIDs.last, "late")
         XCTAssertThrowsError(try HTTP.call(port: bound, method: "GET", path: "/health", body: nil), "no longer accepting")
     }
+}
+
+/// Runs `body(0..<count)` on `count` threads at once (`concurrentPerform` runs only as many at a
+/// time as there are cores) and waits for all.
+func concurrently(_ count: Int, _ body: @escaping (Int) -> Void) {
+    let group = DispatchGroup()
+    for i in 0 ..< count {
+        group.enter()
+        Thread {
+            body(i)
+            group.leave()
+        }.start()
+    }
+    group.wait()
 }
 
 /// The bound port, handed from the server task to the test thread.
