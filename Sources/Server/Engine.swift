@@ -54,6 +54,9 @@ public final class ServeEngine: @unchecked Sendable {
     public let run: URL
     public let options: ServeOptions
     let runner: RecommenderRunner
+    /// The recommender's inference weights (fused projections, packed head), made once: the
+    /// model does not change while serving.
+    let weights: T5InferenceWeights
     let newIDs: NewItemIDs
     private var added: [AddedItem]
     private var served: ServedCatalog
@@ -80,6 +83,7 @@ public final class ServeEngine: @unchecked Sendable {
         self.run = run
         self.runner = runner
         self.options = options
+        weights = T5InferenceWeights(runner.model)
         let data = runner.trainer.data
         var catalog = ServedCatalog(data: data)
         let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(run))
@@ -272,7 +276,8 @@ public final class ServeEngine: @unchecked Sendable {
                 gen.eosTokenId = data.eos
                 gen.earlyStopping = .never
                 gen.lengthPenalty = 0
-                let results = try runner.model.generate(inputs: inputs, config: gen, constraint: catalog.trie, batchSize: config.evaluationBatchSize)
+                let results = try runner.model.generate(inputs: inputs, config: gen, constraint: catalog.trie, batchSize: config.evaluationBatchSize,
+                                                       weights: weights)
                 for (i, result) in zip(members, results) {
                     var seen = Set<Int>()
                     let items = result.realSequences.compactMap { seq in
