@@ -27,8 +27,9 @@ final class NewItemIDs {
     /// What the IDs come from, for /health and the log; the reason when `generator` is nil.
     let source: String
     let options: IDOptions
-    /// Distinctive-word statistics over the catalog (and the items added before this start).
-    let extractor: KeywordExtractor
+    /// Distinctive-word statistics over the catalog and every item added so far, as `ids
+    /// generate --existing` would count them on the catalog with the added items.
+    private(set) var extractor: KeywordExtractor
 
     init(run: URL, idsSource: String, catalog: Catalog) throws {
         var options = IDOptions()
@@ -73,6 +74,8 @@ final class NewItemIDs {
     /// strings to the same pieces) is reserved and its item assigned again.
     func assign(_ items: [ItemText], used: Set<String>, usedTokens: Set<[Int32]>, tokenize: (String) -> [Int32]) throws -> [String] {
         guard let generator else { throw ServeError(501, source, field: "items") }
+        var extractor = self.extractor
+        extractor.addDocuments(items)
         var reserved = used
         var takenTokens = usedTokens
         var result = [String?](repeating: nil, count: items.count)
@@ -108,6 +111,7 @@ final class NewItemIDs {
         if let stuck = pending.first {
             throw ServeError(422, "no ID for item '\(items[stuck].id)' tokenises differently from the existing IDs", field: "items[\(stuck)]")
         }
+        self.extractor = extractor
         return result.map { $0! }
     }
 }

@@ -240,6 +240,29 @@ final class ServerTests: XCTestCase {
         XCTAssertFalse(Set(newIDs.values).union(original.textualIDs).contains(laterID ?? ""))
     }
 
+    /// POST /items gives the IDs `idgenrec ids generate --existing` gives on the catalog with the
+    /// new items (same generator, options and word statistics), and leaves the existing ones.
+    func testItemsGetTheIDsOfIdsGenerateExisting() throws {
+        let served = try Served()
+        defer { served.stop() }
+        let r = try served.call("POST", "/items", #"[{"id": "n1", "title": "argan rose soap bar"}, {"id": "n2", "title": "argan rose soap bar", "brand": "Acme"}, {"id": "n3", "title": "mint comb", "categories": ["Hair", "Combs"]}]"#)
+        XCTAssertEqual(r.status, 201, r.text)
+        let servedIDs = ((r.json as? [String: Any])?["items"] as? [[String: String]] ?? []).map { $0["textual_id"] ?? "" }
+
+        var catalog = Self.toyDomain().catalog
+        catalog.append(id: "n1", fields: [TextField("title", "argan rose soap bar")])
+        catalog.append(id: "n2", fields: [TextField("title", "argan rose soap bar"), TextField("brand", "Acme")])
+        catalog.append(id: "n3", fields: [TextField("title", "mint comb"), TextField("categories", "Hair, Combs")])
+        let options = IDOptions(), items = ItemText.all(catalog)
+        var generator = KeywordCandidateGenerator(extractor: KeywordExtractor(catalog: items, fieldWeights: options.fieldWeights,
+                                                                               caseHandling: options.assignment.normalizer.caseHandling),
+                                                  items: items, words: options.keywordCount)
+        let existing = try IDTable.read(RunFolder.idsURL(Self.trainedRun))
+        let table = try IDGeneration.assign(catalog: catalog, generator: &generator, options: options, existing: existing, progress: false).table
+        XCTAssertEqual(servedIDs, ["n1", "n2", "n3"].map { table.textualID(of: $0) ?? "?" })
+        XCTAssertEqual(Array(table.textualIDs.prefix(20)), existing.textualIDs)
+    }
+
     func testConcurrentRecommendsAreBatched() throws {
         var options = ServeOptions()
         options.batchWindow = 0.05
