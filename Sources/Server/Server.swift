@@ -87,13 +87,14 @@ public enum ServeServer {
     /// lets the worker finish its queue (an /items call in flight writes its table first).
     public static func run(engine: ServeEngine, host: String, port: Int, logger: Logger = defaultLogger(),
                            onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
-        engine.start()
+        let group = serviceGroup(engine: engine, host: host, port: port, logger: logger, onRunning: onRunning)
+        engine.start() // after the routes set `engine.onBatch`
         defer { engine.stop() }
-        try await serviceGroup(engine: engine, host: host, port: port, logger: logger, onRunning: onRunning).run()
+        try await group.run()
     }
 
-    /// The server as a service group (tests run it and call `triggerGracefulShutdown()`); the
-    /// caller starts and stops the engine's worker.
+    /// The server as a service group (tests run it and call `shutdown`); the caller starts the
+    /// engine's workers after this returns and stops them after the group ends.
     public static func serviceGroup(engine: ServeEngine, host: String, port: Int, logger: Logger = defaultLogger(),
                                     handleSignals: Bool = true,
                                     onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> ServiceGroup {

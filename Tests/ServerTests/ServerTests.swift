@@ -64,9 +64,9 @@ final class ServerTests: XCTestCase {
             self.run = folder
             let runner = try RecommenderPipeline.load(folder: folder, domain: ServerTests.toyDomain(), dataPath: "toy")
             engine = try ServeEngine(run: folder, runner: runner, options: options)
-            engine.start()
             let bound = PortBox()
             let group = ServeServer.serviceGroup(engine: engine, host: "127.0.0.1", port: 0, handleSignals: false) { bound.set($0) }
+            engine.start()
             shutdown = { await ServeServer.shutdown(group) }
             Task.detached { try? await group.run() }
             guard let port = bound.wait(seconds: 30) else { throw ServeError(500, "the server did not start", field: "") }
