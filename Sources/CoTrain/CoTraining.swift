@@ -262,7 +262,7 @@ public enum CoTraining {
             tokenizer = try Tokenizer(contentsOf: source.appendingPathComponent("spiece.model"))
         } else {
             tokenizer = try SharedVocabulary.train(catalogs: [domain.catalog], size: config.recommender.vocabularySize,
-                                                   framing: PromptTemplates.vocabularyFraming())
+                                                   framing: PromptTemplates.vocabularyFraming(PromptTemplates.named(config.recommender.promptFraming)))
         }
         if verbose {
             Log.info("vocabulary: \(tokenizer.vocabularySize) pieces; bootstrapping the ID generator from \(generatorInit?.path ?? "a random \(config.generator.preset.rawValue) T5")")

@@ -24,15 +24,15 @@ struct IDsCommand: ParsableCommand {
         @OptionGroup var dataset: DatasetOptions
         @Option(name: .long, help: "Output TSV file.") var out: String
         @Option(name: .long, help: """
-            Generator: 'bootstrap' (train a T5 generator on this catalog first, saved as OUT.generator/), \
-            'semantic' (no model trained: the item's words that the sentence encoder finds closest to the \
-            item's text, diverse, in reading order), 'keywords' (most distinctive words of the item's own \
-            text), or a folder holding a trained generator or a Hugging Face T5 (config.json, \
-            model.safetensors, spiece.model).
+            Generator: 'semantic' (the default; no model trained: the item's words that the pretrained \
+            sentence encoder finds closest to the item's text, diverse, in reading order; needs `make setup` \
+            or --encoder), 'bootstrap' (train a T5 generator on this catalog first, saved as OUT.generator/), \
+            'keywords' (most distinctive words of the item's own text), or a folder holding a trained \
+            generator or a Hugging Face T5 (config.json, model.safetensors, spiece.model).
             """)
-        var generator: String = "bootstrap"
-        @Option(name: .long, help: "Bootstrap: what the generator learns to write: 'semantic' (semantic ID words, needs the sentence encoder) or 'keywords' (IDF keywords).")
-        var bootstrapTargets: String = "keywords"
+        var generator: String = "semantic"
+        @Option(name: .long, help: "Bootstrap: what the generator learns to write: 'keywords' (IDF keywords, the default) or 'semantic' (semantic ID words, needs the sentence encoder).")
+        var bootstrapTargets: String?
         @Option(name: .long, help: "Sentence-transformers BERT folder for 'semantic' (default: $\(EncoderFolder.environmentVariable), else \(EncoderFolder.defaultRelativePath)).")
         var encoder: String?
         @Option(name: .long, help: "Item-embedding cache for 'semantic' (default: OUT.embeddings.safetensors; 'idgenrec embed --out' files are accepted).")
@@ -40,9 +40,9 @@ struct IDsCommand: ParsableCommand {
         @Option(name: .long, help: "Semantic: diversity weight of the word choice (0 = closest words only, 1 = most different).") var diversity: Float = 0.3
         @Option(name: .long, help: "Semantic: an item's most distinctive words that compete for its ID.") var candidateWords: Int = 16
         @Flag(name: .long, help: "Semantic: also offer adjacent title word pairs as candidates (more encoder work).") var titlePhrases = false
-        @Option(name: .long, help: "Bootstrap: generator model preset (tiny, cpu, t5-small).") var preset: String = "tiny"
-        @Option(name: .long, help: "Bootstrap: training epochs over the catalog (a tiny T5 needs ~30 on a catalog of 1,000 items).") var epochs: Int = 30
-        @Option(name: .long, help: "Bootstrap: SentencePiece vocabulary size.") var vocabularySize: Int = 8000
+        @Option(name: .long, help: "Bootstrap: generator model preset (tiny, cpu, t5-small; default tiny).") var preset: String?
+        @Option(name: .long, help: "Bootstrap: training epochs over the catalog (default 30; a tiny T5 needs ~30 on a catalog of 1,000 items).") var epochs: Int?
+        @Option(name: .long, help: "Bootstrap: SentencePiece vocabulary size (default 8000).") var vocabularySize: Int?
         @Option(name: .long, help: "Bootstrap: start the generator from this Hugging Face T5 folder (e.g. an 'idgenrec pretrain' output; its spiece.model is the vocabulary) instead of a random --preset T5.") var initFrom: String?
         @Option(name: .long, help: "Existing ID table (TSV): its IDs are kept; only new items get IDs.") var existing: String?
         @Option(name: .long, help: "Words per keyword ID.") var words: Int = 4
@@ -69,9 +69,19 @@ struct IDsCommand: ParsableCommand {
                 let outURL = URL(fileURLWithPath: out)
                 let table: IDTable, report: AssignmentReport
                 var generatorHash: String?, tokenizerHash: String?
+                if generator != "bootstrap" {
+                    let given = [("--bootstrap-targets", bootstrapTargets != nil), ("--preset", preset != nil), ("--epochs", epochs != nil),
+                                 ("--vocabulary-size", vocabularySize != nil), ("--init-from", initFrom != nil)].filter(\.1).map(\.0)
+                    if !given.isEmpty {
+                        throw ValidationErrorMessage(message: "\(given.joined(separator: ", ")) only apply to --generator bootstrap (the generator is '\(generator)')")
+                    }
+                }
+                let bootstrapTargets = bootstrapTargets ?? "keywords"
+                let preset = preset ?? "tiny", epochs = epochs ?? 30, vocabularySize = vocabularySize ?? 8000
                 guard ["keywords", "semantic"].contains(bootstrapTargets) else {
                     throw ValidationErrorMessage(message: "--bootstrap-targets: expected 'keywords' or 'semantic', found '\(bootstrapTargets)'")
                 }
+                guard epochs > 0, vocabularySize > 0 else { throw ValidationErrorMessage(message: "--epochs and --vocabulary-size must be positive") }
                 guard (0 ... 1).contains(diversity) else { throw ValidationErrorMessage(message: "--diversity: expected a value in 0…1, found \(diversity)") }
                 guard candidateWords > 0 else { throw ValidationErrorMessage(message: "--candidate-words: expected a positive count, found \(candidateWords)") }
                 var semanticOptions = SemanticWordOptions()
@@ -79,7 +89,13 @@ struct IDsCommand: ParsableCommand {
                 semanticOptions.candidateWords = candidateWords
                 semanticOptions.titlePhrases = titlePhrases
                 let needsEncoder = generator == "semantic" || (generator == "bootstrap" && bootstrapTargets == "semantic")
-                let loaded = needsEncoder ? try LoadedEncoder(explicit: encoder) : nil
+                let loaded: LoadedEncoder?
+                do {
+                    loaded = needsEncoder ? try LoadedEncoder(explicit: encoder) : nil
+                } catch let error as EncoderError {
+                    guard case .missingFolder = error else { throw error }
+                    throw ValidationErrorMessage(message: "\(error)\n(--generator \(generator) needs the sentence encoder; without it, choose --generator keywords or --generator bootstrap)")
+                }
                 let itemVectors = try loaded.map { try $0.itemEmbeddings(domain.catalog, cache: URL(fileURLWithPath: embeddings ?? out + ".embeddings.safetensors")).vectors }
                 if generator == "semantic", let loaded, let itemVectors {
                     let made = try IDGeneration.semantic(catalog: domain.catalog, itemVectors: itemVectors, encoder: loaded.encoder, options: options,
@@ -117,7 +133,7 @@ struct IDsCommand: ParsableCommand {
                         Log.info("generator saved to \(saved.path)")
                     } else {
                         guard FileManager.default.fileExists(atPath: generator + "/config.json") else {
-                            throw ValidationErrorMessage(message: "--generator: expected 'bootstrap', 'keywords' or a folder with config.json, model.safetensors and spiece.model; found '\(generator)'")
+                            throw ValidationErrorMessage(message: "--generator: expected 'semantic', 'bootstrap', 'keywords' or a folder with config.json, model.safetensors and spiece.model; found '\(generator)'")
                         }
                         folder = try GeneratorFolder.load(URL(fileURLWithPath: generator))
                     }

@@ -27,6 +27,7 @@ struct RecommenderOptions: ParsableArguments {
     var tokenInit: String = "random"
     @Option(name: .long, help: "Keep the token embedding fixed for this many first epochs.") var freezeEmbeddingsEpochs: Int = 0
     @Option(name: .long, help: "Sentence-transformers BERT folder (default: $IDGENREC_ENCODER, else checkpoints/encoders/all-MiniLM-L6-v2).") var encoder: String?
+    @Option(name: .long, help: "Prompt framing: 'paper' (ten paraphrased instruction templates) or 'short' (user : <history IDs>).") var prompt: String = "paper"
 
     /// The sentence encoder when the options need it.
     func loadEncoder() throws -> SentenceEncoder? {
@@ -59,6 +60,10 @@ struct RecommenderOptions: ParsableArguments {
         guard freezeEmbeddingsEpochs >= 0 else { throw ValidationErrorMessage(message: "--freeze-embeddings-epochs must be 0 or more") }
         c.tokenInit = tokenInit == "random" ? nil : tokenInit
         c.frozenEmbeddingEpochs = freezeEmbeddingsEpochs == 0 ? nil : freezeEmbeddingsEpochs
+        guard PromptTemplates.framings.contains(prompt) else {
+            throw ValidationErrorMessage(message: "--prompt: expected one of \(PromptTemplates.framings.joined(separator: ", ")), found '\(prompt)'")
+        }
+        c.promptFraming = prompt == "paper" ? nil : prompt
         return c
     }
 }

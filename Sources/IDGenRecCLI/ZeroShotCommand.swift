@@ -25,10 +25,13 @@ struct ZeroShotCommand: ParsableCommand {
     @Option(name: .long, help: "Target dataset folder(s), comma-separated; each is evaluated on its own.") var data: String
     @OptionGroup var dataset: DatasetOptions
     @Option(name: .long, help: """
-        ID generator for the targets: a generator folder (default RUN/generator when it exists), or \
-        'keywords' (model-free, the item's most distinctive words). Its spiece.model must be the run's.
+        ID generator for the targets: a generator folder (default RUN/generator when it exists; its \
+        spiece.model must be the run's), 'semantic' (the sentence encoder picks each item's words; the \
+        default when the run was trained on semantic IDs and has no generator), or 'keywords' (the item's \
+        most distinctive words).
         """)
     var generator: String?
+    @Option(name: .long, help: "Sentence-transformers BERT folder for 'semantic' (default: $IDGENREC_ENCODER, else checkpoints/encoders/all-MiniLM-L6-v2).") var encoder: String?
     @Option(name: .long, help: "Write the JSON report here (per-target ranks beside it as NAME.TARGET.ranks.tsv).") var json: String?
     @Option(name: .long, help: "Seeded random sample of test users per target (default all).") var users: Int?
     @Option(name: .long, help: "Seed of the user sample.") var seed: UInt64 = 0
@@ -88,13 +91,28 @@ struct ZeroShotCommand: ParsableCommand {
     func resolveIDSource(_ run: URL) throws -> ZeroShotIDSource {
         if generator == "keywords" { return .keywords }
         let folder = generator.map { URL(fileURLWithPath: $0) } ?? FrozenRun.generatorURL(run)
-        guard FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path) else {
+        let hasGenerator = FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path)
+        if generator == "semantic" || (generator == nil && !hasGenerator && Self.trainedOnSemanticIDs(run)) {
+            let loaded = try LoadedEncoder(explicit: encoder)
+            return .semantic(loaded.encoder, path: loaded.encoder.folder.url.path)
+        }
+        guard hasGenerator else {
             if generator == nil {
-                throw ValidationErrorMessage(message: "run \(run.path) has no generator/ (a co-training run has one); pass --generator DIR for a generator trained with this run's spiece.model, or --generator keywords")
+                throw ValidationErrorMessage(message: "run \(run.path) has no generator/ (a co-training run has one); pass --generator DIR for a generator trained with this run's spiece.model, --generator semantic or --generator keywords")
             }
-            throw ValidationErrorMessage(message: "--generator: expected 'keywords' or a generator folder with config.json, model.safetensors and spiece.model; found '\(folder.path)'")
+            throw ValidationErrorMessage(message: "--generator: expected 'semantic', 'keywords' or a generator folder with config.json, model.safetensors and spiece.model; found '\(folder.path)'")
         }
         return .generator(try GeneratorFolder.load(folder), path: folder.path)
+    }
+
+    /// Whether the run's ID table came from `ids generate --generator semantic` (its `ids.tsv.json`
+    /// beside the table the run was given says so; the run keeps a copy of the table only).
+    static func trainedOnSemanticIDs(_ run: URL) -> Bool {
+        guard let manifest = try? JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as? [String: Any],
+              let idsPath = manifest["idsSource"] as? String,
+              let meta = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: idsPath + ".json"))) as? [String: Any]
+        else { return false }
+        return meta["generator"] as? String == "semantic"
     }
 
     /// In-domain reports by domain name (a run folder's metrics.json, or a report JSON).

@@ -64,7 +64,7 @@ public enum RecommenderPipeline {
                 tokenizer = try inputs.tokenizer ?? Tokenizer(contentsOf: initFolder.appendingPathComponent("spiece.model"))
             } else {
                 tokenizer = try inputs.tokenizer ?? SharedVocabulary.train(catalogs: [inputs.domain.catalog], size: config.vocabularySize,
-                                                                                     framing: PromptTemplates.vocabularyFraming())
+                                                                                     framing: PromptTemplates.vocabularyFraming(PromptTemplates.named(config.promptFraming)))
                 var t5 = T5Config.preset(config.preset, vocabularySize: tokenizer.vocabularySize)
                 t5.dropout_rate = config.dropout
                 var g = SeededGenerator(seed: config.seed)

@@ -19,6 +19,22 @@ public enum PromptTemplates {
         "Based on {history} , what should user{user} be offered next ?",
     ]
 
+    /// The short framing (issue 18, part 4): no instruction words, only the user slot and the
+    /// history, so every prompt token but three is an item ID token. One template.
+    public static let short: [String] = ["user{user} : {history}"]
+
+    /// The framings `RecommenderConfig.promptFraming` names: nil or "paper" (the ten paraphrases
+    /// above, the paper's test template first) and "short".
+    public static let framings = ["paper", "short"]
+
+    public static func named(_ framing: String?) throws -> [String] {
+        switch framing ?? "paper" {
+        case "paper": return standard
+        case "short": return short
+        case let other: throw RecommenderError.invalidInput("prompt framing: expected one of \(framings.joined(separator: ", ")), found '\(other)'")
+        }
+    }
+
     /// The templates as the vocabulary should see them (`SharedVocabulary.train(framing:)`):
     /// no user ID, the history as bare separators, so template words and ` ; ` become pieces.
     public static func vocabularyFraming(_ templates: [String] = standard) -> [String] {

@@ -42,6 +42,9 @@ public struct RecommenderConfig: Codable, Sendable, Equatable {
     public var tokenInit: String?
     /// Epochs at the start during which the shared token embedding is not updated (nil = 0).
     public var frozenEmbeddingEpochs: Int?
+    /// The prompt framing (`PromptTemplates.named`): nil or "paper" (ten paraphrased templates),
+    /// "short" (`user : {history}`). Optional so older run.json files load as "paper".
+    public var promptFraming: String?
 
     public init() {}
 }

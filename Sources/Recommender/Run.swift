@@ -130,6 +130,11 @@ public final class RecommenderRunner {
             try optimizer.loadState(from: last.appendingPathComponent("optimizer"))
             Log.info("resuming after epoch \(state.completedEpochs) (step \(state.globalStep))")
         }
+        if state.completedEpochs == 0 {
+            let c = trainer.promptComposition()
+            Log.info(String(format: "prompts (%@ framing): %.1f tokens on average; %.0f%% item ID tokens, %.0f%% separators, %.0f%% template",
+                            config.promptFraming ?? "paper", c.meanTokens, 100 * c.itemShare, 100 * c.separatorShare, 100 * c.templateShare))
+        }
         while state.completedEpochs < min(config.epochs, stopAfter ?? .max) {
             if let patience = config.patience, state.epochsWithoutImprovement >= patience {
                 Log.info("early stop: no better validation NDCG@10 for \(patience) epochs")

@@ -51,6 +51,24 @@ public struct RecommenderTrainer {
         return (n + config.batchSize - 1) / config.batchSize
     }
 
+    /// Where the encoder's input tokens go: over every training prefix (templates taken in turn),
+    /// the mean prompt length and the shares of history-item ID tokens, ` ; ` separators and the
+    /// template's own words (user ID tokens, end-of-sequence and truncation count as template).
+    public func promptComposition() -> (meanTokens: Double, itemShare: Double, separatorShare: Double, templateShare: Double) {
+        let prefixes = data.split.trainingSamples(historyCap: config.historyCap)
+        let templates = data.prompts.templates.count
+        var total = 0, items = 0, separators = 0
+        for (k, s) in prefixes.enumerated() {
+            let prompt = data.prompt(history: s.history, template: k % templates, user: s.user)
+            total += prompt.tokens.count
+            items += prompt.itemSpans.reduce(0) { $0 + $1.range.count }
+            separators += max(0, prompt.itemSpans.count - 1) * data.prompts.separator.count
+        }
+        guard total > 0 else { return (0, 0, 0, 0) }
+        let t = Double(total)
+        return (t / Double(prefixes.count), Double(items) / t, Double(separators) / t, Double(total - items - separators) / t)
+    }
+
     public static func makeOptimizer(model: T5Model, config: RecommenderConfig) -> AdamW {
         // HF/IDGenRec: no weight decay on norm weights (T5 has no biases).
         let groups = ParameterGroup.split(model.namedParameters(), weightDecay: config.weightDecay) { $0.contains("layer_norm") }

@@ -1,6 +1,7 @@
 import Autograd
 import Corpora
 import Foundation
+import TextEncoder
 import IDGen
 import Support
 import T5
@@ -53,10 +54,14 @@ public enum ZeroShotIDSource {
     case keywords
     /// A trained generator; its tokenizer must be the run's.
     case generator(GeneratorFolder, path: String)
+    /// Semantic ID words (`IDGeneration.semantic`): the sentence encoder picks each target item's
+    /// words from its own text; `path` names the encoder folder in reports.
+    case semantic(SentenceEncoder, path: String)
 
     public var label: String {
         switch self {
         case .keywords: return "keywords (4 most distinctive words)"
+        case let .semantic(_, path): return "semantic words (encoder \(path))"
         case let .generator(_, path): return "generator \(path)"
         }
     }
@@ -228,6 +233,13 @@ public enum ZeroShot {
         switch idSource {
         case .keywords:
             assigned = try IDGeneration.keywords(catalog: target.catalog, options: options, progress: progress)
+        case let .semantic(encoder, _):
+            let texts = IDGeneration.embeddingTexts(target.catalog)
+            let line = ProgressLine("embed \(target.name) items", total: texts.count, unit: "texts", enabled: progress)
+            let vectors = encoder.encode(texts) { n, _ in line.advance(by: n) }
+            line.finish()
+            let made = try IDGeneration.semantic(catalog: target.catalog, itemVectors: vectors, encoder: encoder, options: options, progress: progress)
+            assigned = (made.table, made.report)
         case let .generator(folder, path):
             guard folder.tokenizer.modelHash == run.tokenizer.modelHash else {
                 throw RecommenderError.invalidInput("generator \(path): its spiece.model (hash \(folder.tokenizer.modelHash.prefix(12))) is not the run's (\(run.folder.path)/spiece.model, hash \(run.tokenizer.modelHash.prefix(12))); the recommender reads IDs in the run's pieces, so use the generator trained with this run (RUN/generator) or --generator keywords")

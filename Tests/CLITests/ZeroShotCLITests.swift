@@ -125,10 +125,26 @@ final class ZeroShotCLITests: XCTestCase {
         XCTAssert(none.stderr.contains("--generator keywords"), none.stderr)
         // A bootstrapped generator has its own spiece.model: refused.
         let ids = Self.temporary("gen").appendingPathExtension("tsv")
-        let g = try CLI.run(["ids", "generate", "--data", target.path, "--lenient", "--out", ids.path, "--epochs", "1", "--vocabulary-size", "600"])
+        let g = try CLI.run(["ids", "generate", "--data", target.path, "--lenient", "--out", ids.path, "--generator", "bootstrap", "--epochs", "1", "--vocabulary-size", "600"])
         XCTAssertEqual(g.status, 0, g.stderr)
         let r = try CLI.run(["zeroshot", "--run", run.path, "--data", target.path, "--lenient", "--generator", ids.path + ".generator"])
         XCTAssertNotEqual(r.status, 0)
         XCTAssert(r.stderr.contains("spiece.model") && r.stderr.contains(".generator"), r.stderr)
+    }
+
+    /// `--generator semantic`: the target's IDs are its own words, picked by the sentence encoder.
+    func testSemanticZeroShotNamesTheTargetItemsWithTheEncoder() throws {
+        let encoder = CLI.packageRoot.appendingPathComponent("checkpoints/encoders/all-MiniLM-L6-v2")
+        guard FileManager.default.fileExists(atPath: encoder.appendingPathComponent("model.safetensors").path) else {
+            throw XCTSkip("sentence encoder not installed at \(encoder.path): run `make setup`")
+        }
+        let run = try Self.run.get()
+        let json = Self.temporary("sem").appendingPathExtension("json")
+        let r = try CLI.run(["zeroshot", "--run", run.path, "--data", Self.synthetic.appendingPathComponent("outdoors").path, "--generator", "semantic",
+                             "--encoder", encoder.path, "--users", "25", "--json", json.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssert(r.stderr.contains("semantic words"), r.stderr)
+        let reports = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as? [[String: Any]]
+        XCTAssertEqual(reports?.count, 1)
     }
 }

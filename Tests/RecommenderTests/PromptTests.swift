@@ -47,4 +47,30 @@ final class PromptTests: XCTestCase {
     func testTemplateWithoutHistoryIsRejected() {
         XCTAssertThrowsError(try PromptEncoder(tokenizer: Self.tokenizer, templates: ["no placeholder here"]))
     }
+
+    func testShortFramingIsOnlyTheUserSlotAndTheHistory() throws {
+        let tok = Self.tokenizer
+        let encoder = try PromptEncoder(tokenizer: tok, templates: PromptTemplates.named("short"))
+        XCTAssertEqual(encoder.templates.count, 1)
+        let itemTokens = ["soap bar", "rose cream", "mint"].map { tok.encode($0) }
+        let prompt = encoder.encode(history: [2, 0, 1], template: 0, itemTokens: itemTokens, userTokens: nil)
+        XCTAssertEqual(try tok.decode(Array(prompt.tokens.dropLast())), "user : mint ; soap bar ; rose cream")
+        for span in prompt.itemSpans { XCTAssertEqual(Array(prompt.tokens[span.range]), itemTokens[span.item]) }
+        let paper = try PromptEncoder(tokenizer: tok).encode(history: [2, 0, 1], template: 0, itemTokens: itemTokens, userTokens: nil)
+        XCTAssertLessThan(prompt.tokens.count, paper.tokens.count)
+        let withUser = encoder.encode(history: [0], template: 0, itemTokens: itemTokens, userTokens: tok.encode("rose oil"))
+        XCTAssertEqual(try tok.decode(Array(withUser.tokens.dropLast())), "user rose oil : soap bar")
+        XCTAssertEqual(try PromptTemplates.named(nil), PromptTemplates.standard)
+        XCTAssertThrowsError(try PromptTemplates.named("long"))
+    }
+
+    func testRunConfigsWithoutAFramingLoadAsThePapers() throws {
+        var config = RecommenderConfig()
+        config.promptFraming = "short"
+        var json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(config)) as! [String: Any]
+        XCTAssertEqual(json["promptFraming"] as? String, "short")
+        json.removeValue(forKey: "promptFraming")
+        let old = try JSONDecoder().decode(RecommenderConfig.self, from: JSONSerialization.data(withJSONObject: json))
+        XCTAssertNil(old.promptFraming)
+    }
 }
