@@ -141,6 +141,16 @@ pretrain-demo:
 	$(BIN) pretrain --data $(DEMO_DATA) --out checkpoints/pretrain-demo --preset tiny --minutes 1
 	$(BIN) train --data $(DEMO_DATA) --init-from checkpoints/pretrain-demo --epochs 3 --out checkpoints/pretrain-demo-run
 
+# Load test of `idgenrec serve` (not a test; tools/bench_serve.sh, docs/serve.md): starts the
+# server on a free loopback port and drives POST /recommend with wrk (apt-get install wrk) at
+# concurrency 1, 8 and 32 (CONCURRENCY=…, DURATION=20s each); prints requests/s, p50/p99 latency
+# and errors per level. RUN / DATA as for bench-rank (default: the demo run).
+.PHONY: bench-serve
+bench-serve:
+	$(SWIFT) build -c release --product idgenrec
+	@test -f $(RUN)/run.json || { echo "bench-serve: no run at $(RUN) (run make demo, or pass RUN=DIR DATA=DIR)"; exit 1; }
+	tools/bench_serve.sh $(BIN) $(RUN) $(DATA)
+
 # Ranking benchmark (not a test): test-set ranking of a trained run (`idgenrec bench rank`: beam 10
 # under the ID trie, top-10, batches of 32 template-0 prompts, 2 threads) next to
 # tools/bench_rank.py (Hugging Face `generate` with `prefix_allowed_tokens_fn` on the same model,

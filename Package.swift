@@ -5,6 +5,7 @@
 //   Support ← TensorCore(CBLAS) ← Autograd ← Optim ← T5(Tokenizer, Decoding) ←
 //   IDGen / Recommender / Baselines (Corpora) ← CoTrain ← IDGenRec (umbrella library) / IDGenRecCLI
 //   Support ← TensorCore ← TextEncoder (sentence encoder, inference only) ← IDGenRec / IDGenRecCLI
+//   Recommender / IDGen ← Server (HTTP, Hummingbird; docs/serve.md) ← IDGenRecCLI
 // Only TensorCore imports BLAS, only Tokenizer imports SentencePiece, only the CLI imports the
 // argument parser.
 import Foundation
@@ -21,7 +22,7 @@ let fast: [SwiftSetting] = [
 
 let package = Package(
     name: "IDGenRec",
-    platforms: [.macOS(.v13)],
+    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "idgenrec", targets: ["IDGenRecCLI"]),
         // `import IDGenRec` for everything (docs/library.md); or one layer at a time.
@@ -36,6 +37,10 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.5.0"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -61,11 +66,23 @@ let package = Package(
         .target(name: "CoTrain", dependencies: ["Recommender", "IDGen"], swiftSettings: fast),
         .target(name: "Pretrain", dependencies: ["Autograd", "Optim", "T5", "Tokenizer", "Corpora", "IDGen", "Recommender", "Support"], swiftSettings: fast),
         .target(name: "Baselines", dependencies: ["Autograd", "Optim", "Corpora"], swiftSettings: fast),
+        // `idgenrec serve`: the only target that imports the HTTP server (docs/serve.md).
+        .target(
+            name: "Server",
+            dependencies: [
+                "Support", "TensorCore", "Corpora", "Decoding", "IDGen", "T5", "Recommender", "Tokenizer",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: fast
+        ),
         .target(name: "IDGenRec", dependencies: ["Support", "TensorCore", "Tokenizer", "Decoding", "Corpora", "T5", "IDGen", "Recommender", "CoTrain", "Pretrain", "Baselines", "TextEncoder"], swiftSettings: fast),
         .executableTarget(
             name: "IDGenRecCLI",
             dependencies: [
-                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender", "CoTrain", "Baselines", "Pretrain", "TextEncoder",
+                "Support", "TensorCore", "Autograd", "Optim", "Tokenizer", "Decoding", "Corpora", "IDGen", "T5", "Recommender", "CoTrain", "Baselines", "Pretrain", "TextEncoder", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: fast
@@ -90,6 +107,7 @@ let package = Package(
         .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "TensorCore", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support", "TensorCore"]),
         .testTarget(name: "LibraryTests", dependencies: ["IDGenRec"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Recommender", "IDGen", "Corpora", "Support"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -68,6 +68,18 @@ public struct KeywordExtractor: Sendable {
         }
     }
 
+    /// Counts more items in the document frequencies, as if they had been in `catalog` (items
+    /// added to a served catalog: `idgenrec serve`).
+    public mutating func addDocuments(_ items: [ItemText]) {
+        for item in items {
+            var seen = Set<String>()
+            for word in words(of: item).map(\.word) where seen.insert(word).inserted {
+                documentFrequency[word, default: 0] += 1
+            }
+            documents += 1
+        }
+    }
+
     /// The item's words in reading order with the weight of the field each came from.
     func words(of item: ItemText) -> [(word: String, weight: Double)] {
         var out: [(String, Double)] = []

@@ -24,6 +24,7 @@ struct IDGenRec: ParsableCommand {
             ZeroShotCommand.self,
             PretrainCommand.self,
             EmbedCommand.self,
+            ServeCommand.self,
         ]
     )
 }

@@ -124,7 +124,13 @@ public enum RecommenderPipeline {
     public static func load(folder: URL, domain: Domain, dataPath: String, checkpoint: Checkpoint = .best) throws -> RecommenderRunner {
         let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder))
         let tokenizer = try Tokenizer(contentsOf: RunFolder.tokenizerURL(folder))
-        let ids = try IDTable.read(RunFolder.idsURL(folder))
+        var ids = try IDTable.read(RunFolder.idsURL(folder))
+        let catalogCount = domain.catalog.count
+        if ids.count > catalogCount, Array(ids.itemIDs.prefix(catalogCount)) == domain.catalog.ids {
+            // Rows past the catalog are items added by `idgenrec serve` (docs/serve.md): they are
+            // not in the dataset, so evaluation and `recommend` leave them out; serve reads them back.
+            ids = try IDTable(itemIDs: Array(ids.itemIDs.prefix(catalogCount)), textualIDs: Array(ids.textualIDs.prefix(catalogCount)))
+        }
         guard ids.itemIDs == domain.catalog.ids else {
             throw RecommenderError.checkpoint(path: folder.path, message: "its ID table does not match the catalog of \(dataPath) (\(ids.count) IDs, \(domain.catalog.count) items)")
         }

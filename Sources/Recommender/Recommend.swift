@@ -10,6 +10,13 @@ public struct Recommendation: Equatable, Sendable {
     public var textualID: String
     public var title: String
     public var score: Float
+
+    public init(itemID: String, textualID: String, title: String, score: Float) {
+        self.itemID = itemID
+        self.textualID = textualID
+        self.title = title
+        self.score = score
+    }
 }
 
 extension RecommenderRunner {

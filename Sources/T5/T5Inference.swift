@@ -12,6 +12,9 @@ public struct T5InferenceWeights {
     public let config: T5Config
     let shared: Tensor // [vocab, d]
     let head: Tensor // [vocab, d]
+    /// `head` in 16-column panels for `BLAS.logitsAndLogSumExp(m:a:packed:…)`, packed once per
+    /// generate call instead of by OpenBLAS at every step.
+    let packedHead: PackedPanels
     let encoderQKV: [Tensor] // per layer [3·inner, d]
     let decoderQKV: [Tensor] // per layer [3·inner, d]
     let crossKV: Tensor // [L·2·inner, d]
@@ -24,6 +27,7 @@ public struct T5InferenceWeights {
         config = model.config
         shared = model.shared.value
         head = model.headWeight.value
+        packedHead = PackedPanels(b: head.pointer, n: head.shape[0], k: head.shape[1])
         func qkv(_ a: T5AttentionWeights) -> Tensor { Ops.concat([a.q.value, a.k.value, a.v.value], axis: 0) }
         encoderQKV = model.encoder.blocks.map { qkv($0.selfAttention) }
         decoderQKV = model.decoder.blocks.map { qkv($0.selfAttention) }
@@ -227,7 +231,8 @@ public struct T5StepScorer: StepScorer {
         var normalizers = [Float](repeating: 0, count: r)
         let scores = [Float](unsafeUninitializedCapacity: r * v) { buf, count in
             normalizers.withUnsafeMutableBufferPointer { lse in
-                BLAS.logitsAndLogSumExp(m: r, n: v, k: d, a: h.pointer, b: weights.head.pointer,
+                precondition(weights.packedHead.n == v && weights.packedHead.k == d, "packed head [\(weights.packedHead.n), \(weights.packedHead.k)], expected [\(v), \(d)]")
+                BLAS.logitsAndLogSumExp(m: r, a: h.pointer, packed: weights.packedHead,
                                         logits: buf.baseAddress!, logSumExp: lse.baseAddress!)
             }
             count = r * v
@@ -258,13 +263,20 @@ extension T5Model {
     /// `constraint` sees global input indices). Graph-free; uses both cores.
     public func generate(inputs: [[Int32]], config gen: GenerationConfig, constraint: (any TokenConstraint)? = nil,
                          batchSize: Int = 64) throws -> [GenerationResult] {
+        try generate(inputs: inputs, config: gen, constraint: constraint, batchSize: batchSize, weights: T5InferenceWeights(self))
+    }
+
+    /// `generate` with this model's `T5InferenceWeights` made once by a caller that generates
+    /// many times with unchanged weights (a server), instead of for every call.
+    public func generate(inputs: [[Int32]], config gen: GenerationConfig, constraint: (any TokenConstraint)? = nil,
+                         batchSize: Int = 64, weights: T5InferenceWeights) throws -> [GenerationResult] {
         for (i, row) in inputs.enumerated() {
             if row.isEmpty { throw T5Error.invalidInput("input \(i) is empty") }
             if let bad = row.first(where: { $0 < 0 || Int($0) >= config.vocab_size }) {
                 throw T5Error.invalidInput("input \(i) holds token \(bad) outside the vocabulary 0..<\(config.vocab_size)")
             }
         }
-        let weights = T5InferenceWeights(self)
+        precondition(weights.model === self, "generate: the prepared weights are another model's")
         var results: [GenerationResult] = []
         results.reserveCapacity(inputs.count)
         var start = 0

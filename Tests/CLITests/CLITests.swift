@@ -29,7 +29,7 @@ final class CLITests: XCTestCase {
     }
 
     func testEverySubcommandHasHelpAndFlagsAreSpelledAsDocumented() throws {
-        for command in ["data", "ids", "train", "evaluate", "recommend", "cotrain", "zeroshot", "baseline", "generate", "bench", "compare", "evaluate-baseline", "embed"] {
+        for command in ["data", "ids", "train", "evaluate", "recommend", "cotrain", "zeroshot", "baseline", "generate", "bench", "compare", "evaluate-baseline", "embed", "serve"] {
             let r = try CLI.run([command, "--help"])
             XCTAssertEqual(r.status, 0, "\(command): \(r.stderr)")
         }

@@ -1,0 +1,117 @@
+import Corpora
+import Foundation
+import IDGen
+import Recommender
+import Support
+import T5
+import Tokenizer
+
+/// Textual IDs for items added while serving: the run's ID generator, by the incremental
+/// assignment of `idgenrec ids generate --existing` (every existing ID kept and reserved; the new
+/// items settled in order, through the same retry levels and last resort).
+///
+/// Where the generator comes from, first match wins:
+/// 1. the run's `generator/` folder (a co-training run: the generator that wrote its IDs);
+/// 2. the run's ID source (`run.json` `idsSource`): an `ids generate` table whose `.json` names
+///    its generator — `keywords`, `bootstrap` (the table's `.generator/` folder) or a generator
+///    folder — with the options saved there; or the keyword IDs `train` makes without `--ids`.
+/// A source `serve` cannot run (the semantic generator needs the sentence encoder and the whole
+/// catalog's embeddings) leaves `POST /items` answering 501 with the reason.
+final class NewItemIDs {
+    enum Generator {
+        case keywords(words: Int)
+        case t5(GeneratorFolder)
+    }
+
+    let generator: Generator?
+    /// What the IDs come from, for /health and the log; the reason when `generator` is nil.
+    let source: String
+    let options: IDOptions
+    /// Distinctive-word statistics over the catalog and every item added so far, as `ids
+    /// generate --existing` would count them on the catalog with the added items.
+    private(set) var extractor: KeywordExtractor
+
+    init(run: URL, idsSource: String, catalog: Catalog) throws {
+        var options = IDOptions()
+        var generator: Generator?
+        var source: String
+        let runGenerator = run.appendingPathComponent("generator")
+        if FileManager.default.fileExists(atPath: runGenerator.appendingPathComponent("config.json").path) {
+            generator = .t5(try GeneratorFolder.load(runGenerator))
+            source = "the run's generator (\(runGenerator.path))"
+        } else if idsSource.hasPrefix("keywords") {
+            generator = .keywords(words: options.keywordCount)
+            source = "keywords (\(options.keywordCount) most distinctive words), as train made the run's IDs"
+        } else if let metadata = try? JSONOutput.decode(IDTableMetadata.self, from: URL(fileURLWithPath: idsSource + ".json")) {
+            options = metadata.options
+            switch metadata.generator {
+            case "keywords":
+                generator = .keywords(words: options.keywordCount)
+                source = "keywords (\(options.keywordCount) words), as \(idsSource) was made"
+            case "bootstrap":
+                let folder = URL(fileURLWithPath: idsSource + ".generator")
+                generator = .t5(try GeneratorFolder.load(folder))
+                source = "the bootstrap generator \(folder.path)"
+            case "semantic":
+                source = "\(idsSource) was made by the semantic generator, which serve does not run (it needs the sentence encoder); add items with 'idgenrec ids generate --existing' and restart"
+            default:
+                let folder = URL(fileURLWithPath: metadata.generator)
+                generator = .t5(try GeneratorFolder.load(folder))
+                source = "the generator \(folder.path)"
+            }
+        } else {
+            source = "the run's ID source '\(idsSource)' names no generator serve can run (no generator/ folder, no \(idsSource).json)"
+        }
+        self.generator = generator
+        self.source = source
+        self.options = options
+        extractor = KeywordExtractor(catalog: ItemText.all(catalog), fieldWeights: options.fieldWeights,
+                                     caseHandling: options.assignment.normalizer.caseHandling)
+    }
+
+    /// One new, unused ID per item, in order. `used`: every ID of the table. `tokenize` gives an
+    /// ID's tokens; an ID whose tokens equal an existing item's (the tokenizer can map two
+    /// strings to the same pieces) is reserved and its item assigned again.
+    func assign(_ items: [ItemText], used: Set<String>, usedTokens: Set<[Int32]>, tokenize: (String) -> [Int32]) throws -> [String] {
+        guard let generator else { throw ServeError(501, source, field: "items") }
+        var extractor = self.extractor
+        extractor.addDocuments(items)
+        var reserved = used
+        var takenTokens = usedTokens
+        var result = [String?](repeating: nil, count: items.count)
+        var pending = Array(items.indices)
+        for _ in 0 ..< 8 where !pending.isEmpty {
+            let batch = pending.map { items[$0] }
+            let entries = batch.map { IDEntry(key: $0.id, rankedWords: extractor.rankedWords(of: $0)) }
+            let assigner = IDAssigner(options: options.assignment)
+            let ids: [String: String]
+            switch generator {
+            case let .keywords(words):
+                var g = KeywordCandidateGenerator(extractor: extractor, items: batch, words: words)
+                ids = try assigner.assign(entries, generator: &g, reserved: reserved).ids
+            case let .t5(folder):
+                var g = T5CandidateGenerator(model: folder.model, tokenizer: folder.tokenizer,
+                                             sources: batch.map { generatorSource($0, tokenizer: folder.tokenizer, maximumTokens: folder.config.maximumSourceTokens) },
+                                             config: folder.config)
+                ids = try assigner.assign(entries, generator: &g, reserved: reserved).ids
+            }
+            var again: [Int] = []
+            for i in pending {
+                let id = ids[items[i].id]!
+                reserved.insert(id)
+                let tokens = tokenize(id)
+                if tokens.isEmpty || !takenTokens.insert(tokens).inserted {
+                    again.append(i)
+                } else {
+                    result[i] = id
+                }
+            }
+            pending = again
+        }
+        if let stuck = pending.first {
+            throw ServeError(422, "no ID for item '\(items[stuck].id)' tokenises differently from the existing IDs", field: "items[\(stuck)]")
+        }
+        self.extractor = extractor
+        return result.map { $0! }
+    }
+}
