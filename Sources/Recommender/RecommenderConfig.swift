@@ -42,6 +42,11 @@ public struct RecommenderConfig: Codable, Sendable, Equatable {
     public var tokenInit: String?
     /// Epochs at the start during which the shared token embedding is not updated (nil = 0).
     public var frozenEmbeddingEpochs: Int?
+    /// "item-token" (one decoder step over an item output table, `ItemToken.swift`, issue 20) or
+    /// nil / "textual-id" (generate the textual ID under the trie). Optional so older run.json load.
+    public var scheme: String?
+    /// Settings of the item-token scheme (nil for textual IDs).
+    public var itemToken: ItemTokenSettings?
 
     public init() {}
 }
