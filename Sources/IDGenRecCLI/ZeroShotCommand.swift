@@ -39,6 +39,11 @@ struct ZeroShotCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let runURL = URL(fileURLWithPath: runFolder)
+            // The item-token scheme's decoder was never trained to write IDs: decoding under a
+            // trie would rank at random, so refuse rather than print a meaningless number.
+            guard !RecommenderPipeline.isItemTokenRun(runURL) else {
+                throw ValidationErrorMessage(message: "\(runFolder) is an item-token run; zero-shot for that scheme (content rows on the new catalog) is not implemented yet (docs/item-token.md)")
+            }
             let frozen = try FrozenRun.load(runURL)
             let idSource = try resolveIDSource(runURL)
             Log.info("zero-shot: run \(runFolder) (trained on \(frozen.manifest.data)), checkpoint \(frozen.checkpoint.lastPathComponent), IDs: \(idSource.label)")

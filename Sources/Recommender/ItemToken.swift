@@ -79,9 +79,9 @@ public final class ItemHead: Module {
         let d = model.config.d_model
         switch kind {
         case .learned:
-            // Scores ⟨h, row⟩ with h ≈ unit norm (RMS norm then d^-0.5): rows of std 1 start
-            // with logits of order 1, as T5's tied head does with its std-1 embedding.
-            table = .parameter(Tensor.normal(shape: [itemCount, d], std: 1, generator: &generator), name: "item_table")
+            // Scores ⟨h, row⟩ with h the RMS-normed decoder output (entries ≈ 1, norm ≈ √d; see
+            // `ItemTokenModel.hidden`): rows of std 1/√d start with logits of order 1.
+            table = .parameter(Tensor.normal(shape: [itemCount, d], std: 1 / Float(d).squareRoot(), generator: &generator), name: "item_table")
             projection = nil
             shared = nil
         case .content:
@@ -89,8 +89,9 @@ public final class ItemHead: Module {
                 throw RecommenderError.invalidInput("content rows need one item embedding per catalog item (\(itemCount))")
             }
             self.content = content
-            // Unit-norm inputs: a std-1 projection gives rows of std ≈ 1 per coordinate.
-            projection = .parameter(Tensor.normal(shape: [d, content.shape[1]], std: 1, generator: &generator), name: "item_projection")
+            // Unit-norm inputs: a projection of std 1/√d gives rows of std ≈ 1/√d per coordinate.
+            projection = .parameter(Tensor.normal(shape: [d, content.shape[1]], std: 1 / Float(d).squareRoot(), generator: &generator),
+                                    name: "item_projection")
             table = nil
             shared = nil
         case .idMean:
@@ -138,7 +139,8 @@ public final class ItemHead: Module {
             var flat: [Int32] = [], offsets = [0]
             for i in chosen { flat += itemTokens[i]; offsets.append(flat.count) }
             let tokens = embedding(shared!, indices: IntTensor(shape: [flat.count], values: flat)) // [T, d_model]
-            return segmentMean(tokens, offsets: offsets) // [n, d_model]
+            // T5's token embeddings have std ≈ 1; 1/√d puts the rows on the scale of the others.
+            return segmentMean(tokens, offsets: offsets) * (1 / Float(shared!.shape[1]).squareRoot()) // [n, d_model]
         }
     }
 
@@ -164,21 +166,34 @@ public struct ItemTokenModel {
 
     public func namedParameters() -> [(name: String, parameter: Variable)] { t5.namedParameters() + head.namedParameters() }
 
-    /// Decoder output of the single step from the start token: [B, d_model].
+    /// Decoder output of the single step from the start token: [B, d_model], the RMS-normed
+    /// state without the tied head's d^-0.5 rescale. With the rescale (|h| ≈ 1) an Adam step of
+    /// size lr moves a logit by only ≈ lr·√d, and on Beauty the full-softmax loss stayed at the
+    /// uniform level (ln 12,101) for the first 800 batches; unscaled it moves √d times faster,
+    /// the regime of SASRec's output layer.
     public func hidden(_ sources: [[Int32]], dropout: inout SeededGenerator?) -> Variable {
         let (ids, mask) = Seq2SeqBatch.pad(sources, with: Int32(t5.config.pad_token_id))
         let start = IntTensor(shape: [sources.count, 1], values: [Int32](repeating: Int32(t5.config.decoder_start_token_id), count: sources.count))
-        return t5.decoderHidden(inputIDs: ids, attentionMask: mask, decoderInputs: start, dropout: &dropout)
+        let h = t5.decoderHidden(inputIDs: ids, attentionMask: mask, decoderInputs: start, dropout: &dropout)
             .reshaped([sources.count, t5.config.d_model])
+        return t5.config.scalesDecoderOutput ? h * Float(t5.config.d_model).squareRoot() : h
     }
 
-    /// Scores [B, items] (no graph).
-    public func scores(_ sources: [[Int32]]) -> Tensor {
+    /// Scores [B, items] (no graph), on the generation path (`T5InferenceWeights`, the engine
+    /// beam search uses). `weights` and `rows` are snapshots of the current parameters: pass
+    /// them when scoring many batches with fixed weights.
+    public func scores(_ sources: [[Int32]], weights: T5InferenceWeights? = nil, rows: Tensor? = nil) -> Tensor {
         GradMode.withoutGradients {
-            var none: SeededGenerator?
-            let h = hidden(sources, dropout: &none)
-            return Ops.linear(h.value, weight: head.rows().value)
+            let (ids, mask) = Seq2SeqBatch.pad(sources, with: Int32(t5.config.pad_token_id))
+            var h = (weights ?? T5InferenceWeights(t5)).firstDecoderHidden(inputIDs: ids, attentionMask: mask) // [B, d_model]
+            if t5.config.scalesDecoderOutput { h = Ops.scale(h, Float(t5.config.d_model).squareRoot()) }
+            return Ops.linear(h, weight: rows ?? head.rows().value) // [B, items]
         }
+    }
+
+    /// A snapshot of what `scores` needs, for scoring many batches with fixed weights.
+    public func inferenceSnapshot() -> (weights: T5InferenceWeights, rows: Tensor) {
+        GradMode.withoutGradients { (T5InferenceWeights(t5), head.rows().value.copy()) }
     }
 
     /// Training loss of a batch (`targets`: catalog indices). `popularity[i]`: item i's share of

@@ -203,19 +203,20 @@ public final class ItemTokenRunner {
         return state
     }
 
-    /// Scores [targets, items] of the ranking prompts (template 0), in batches.
-    public func scores(_ targets: [EvaluationTarget]) -> Tensor {
-        model.scores(trainer.rankingInputs(targets))
+    /// Scores [targets, items] of the ranking prompts (template 0).
+    public func scores(_ targets: [EvaluationTarget], snapshot: (weights: T5InferenceWeights, rows: Tensor)? = nil) -> Tensor {
+        model.scores(trainer.rankingInputs(targets), weights: snapshot?.weights, rows: snapshot?.rows)
     }
 
     /// Exact top-k per target, best first.
     public func rank(_ targets: [EvaluationTarget], k: Int) -> [[(index: Int, score: Float)]] {
         var out: [[(index: Int, score: Float)]] = []
         let n = model.head.itemCount
+        let snapshot = model.inferenceSnapshot()
         var start = 0
         while start < targets.count {
             let batch = Array(targets[start ..< min(targets.count, start + config.evaluationBatchSize * 4)])
-            let s = scores(batch)
+            let s = scores(batch, snapshot: snapshot)
             for r in 0 ..< batch.count { out.append(topK(s.pointer + r * n, count: n, k: k)) }
             start += batch.count
         }
@@ -234,15 +235,16 @@ public final class ItemTokenRunner {
         var cachedStart = -1
         var cached: Tensor?
         let n = model.head.itemCount
+        let snapshot = model.inferenceSnapshot()
         let ranking = Ranking.scores { [self] target in
             if let p = position[target.user], expected[p] == target {
                 if cached == nil || p < cachedStart || p >= cachedStart + batch {
                     cachedStart = p
-                    cached = scores(Array(expected[p ..< min(expected.count, p + batch)]))
+                    cached = scores(Array(expected[p ..< min(expected.count, p + batch)]), snapshot: snapshot)
                 }
                 return Array(UnsafeBufferPointer(start: cached!.pointer + (p - cachedStart) * n, count: n))
             }
-            return Array(UnsafeBufferPointer(start: scores([target]).pointer, count: n))
+            return Array(UnsafeBufferPointer(start: scores([target], snapshot: snapshot).pointer, count: n))
         }
         let s = settings
         let summary = ["scheme": "item-token", "item_rows": s.rows.rawValue, "loss": s.loss.rawValue, "negatives": "\(s.negatives)",

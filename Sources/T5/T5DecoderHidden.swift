@@ -16,3 +16,13 @@ extension T5Model {
         return decoderHidden(decoderInputs, encoderOutput: enc, encoderKeyMask: keyMask, &d)
     }
 }
+
+extension T5InferenceWeights {
+    /// The first decoder step's output [B, d_model] from the start token, graph-free on the
+    /// generation path (fused encoder, cached cross-attention keys): what `decoderHidden` gives
+    /// for a one-token decoder input without dropout, at inference speed.
+    public func firstDecoderHidden(inputIDs: IntTensor, attentionMask: Tensor) -> Tensor {
+        var scorer = T5StepScorer(weights: self, encoded: encode(inputIDs: inputIDs, attentionMask: attentionMask))
+        return scorer.step(lastTokens: [Int32](repeating: Int32(config.decoder_start_token_id), count: inputIDs.shape[0]))
+    }
+}

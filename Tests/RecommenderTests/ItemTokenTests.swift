@@ -40,7 +40,7 @@ final class ItemTokenTests: XCTestCase {
         let shared = model.shared.value.pointer
         for i in [0, 5, 11] {
             for j in 0 ..< d {
-                let expected = (shared[(20 + i) * d + j] + shared[(40 + i % 3) * d + j]) / 2
+                let expected = (shared[(20 + i) * d + j] + shared[(40 + i % 3) * d + j]) / 2 / Float(d).squareRoot()
                 XCTAssertEqual(idMean.pointer[i * d + j], expected, accuracy: 1e-5)
             }
         }
@@ -68,6 +68,25 @@ final class ItemTokenTests: XCTestCase {
         XCTAssertEqual(other.rows().shape, [5, d])
         XCTAssertEqual(other.projection!.value.scalars, c.projection!.value.scalars)
         XCTAssertThrowsError(try head(.learned, model).retargeted(itemTokens: itemTokens, content: nil, model: model))
+    }
+
+    /// Ranking scores come from the generation engine's first step; they must equal the training
+    /// graph's ⟨hidden, row⟩ for every row kind (prompts of different lengths: padding masked).
+    func testInferenceScoresMatchTheTrainingGraph() throws {
+        let sources: [[Int32]] = [[5, 6, 7, 8, 9, 1], [10, 1], [11, 12, 1]]
+        for kind in ItemTokenSettings.Rows.allCases {
+            let model = try tinyModel(seed: 6)
+            let m = ItemTokenModel(t5: model, head: try head(kind, model))
+            let fast = m.scores(sources)
+            let graph = GradMode.withoutGradients { () -> Tensor in
+                var none: SeededGenerator?
+                return Ops.linear(m.hidden(sources, dropout: &none).value, weight: m.head.rows().value)
+            }
+            XCTAssertEqual(fast.shape, [3, items])
+            for i in 0 ..< fast.count {
+                XCTAssertEqual(fast.pointer[i], graph.pointer[i], accuracy: 1e-4 * max(1, abs(graph.pointer[i])), "\(kind) \(i)")
+            }
+        }
     }
 
     func testCandidatesHoldEveryPositiveOnceAndDistinctUniformDraws() {
