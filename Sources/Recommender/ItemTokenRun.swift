@@ -6,6 +6,8 @@ import Support
 import T5
 import TensorCore
 import TextEncoder
+import Tokenizer
+import IDGen
 
 /// A run folder of the item-token scheme: the textual-ID run layout (`RunFolder`) plus
 /// `item_head.safetensors` next to each saved model (best/, last/) and, for content rows,
@@ -293,5 +295,43 @@ extension ItemTokenRunner {
             Recommendation(itemID: catalog.ids[item.index], textualID: data.ids.textualIDs[item.index],
                            title: catalog.value("title", at: item.index) ?? catalog.text(at: item.index), score: item.score)
         }
+    }
+}
+
+extension ItemTokenRunner {
+    /// Zero-shot: the trained model on a catalog it never saw. Prompts use keyword IDs of the
+    /// target catalog in the run's vocabulary; item rows come from the target's text (content
+    /// rows: `embeddings` of the target catalog through the trained projection) or from its IDs
+    /// (id-mean rows). Learned rows cannot move to another catalog (an error says so). Nothing
+    /// of the target is trained on; evaluate the returned runner's test split.
+    public static func zeroShot(folder: URL, target: Domain, embeddings: ItemEmbeddings?) throws -> ItemTokenRunner {
+        let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder))
+        guard manifest.config.isItemToken, let settings = manifest.config.itemToken else {
+            throw RecommenderError.checkpoint(path: folder.path, message: "is not an item-token run")
+        }
+        let tokenizer = try Tokenizer(contentsOf: RunFolder.tokenizerURL(folder))
+        let modelURL = RunFolder.evaluatedModelURL(folder)
+        let t5 = try T5Model.load(folder: modelURL)
+        var config = manifest.config
+        config.useUserIDs = false
+        let ids = try IDGeneration.keywords(catalog: target.catalog).table
+        let split = try Split.leaveOneOut(target, historyCap: config.historyCap)
+        let data = try RecommenderData(domain: target, split: split, ids: ids, tokenizer: tokenizer, config: config)
+        var content: Tensor?
+        if settings.rows == .content {
+            guard let embeddings else {
+                throw RecommenderError.invalidInput("content rows on a new catalog need its item embeddings (idgenrec embed --data TARGET --out FILE; --item-embeddings FILE)")
+            }
+            content = try contentMatrix(embeddings, catalog: target.catalog, source: "item embeddings of \(target.name)")
+        }
+        // The trained head (for its projection), then the same head over the target's items.
+        var g = SeededGenerator(seed: 0)
+        var sourceContent: Tensor?
+        if settings.rows == .content { sourceContent = Tensor(zeros: [manifest.items, content!.shape[1]]) }
+        let trained = try ItemHead(kind: settings.rows, model: t5, itemTokens: [[Int32]](repeating: [0], count: manifest.items),
+                                   content: sourceContent, generator: &g)
+        try trained.load(from: modelURL.appendingPathComponent(headFile))
+        let head = try trained.retargeted(itemTokens: data.itemTokens, content: content, model: t5)
+        return ItemTokenRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: ItemTokenModel(t5: t5, head: head))
     }
 }
