@@ -40,6 +40,9 @@ struct ZeroShotCommand: ParsableCommand {
 
     /// Item-token runs: exact full-catalog scores of the target's test users (one target).
     func zeroShotItemToken(_ runURL: URL) throws {
+        guard !data.contains(",") else {
+            throw ValidationErrorMessage(message: "--data: an item-token run takes one target per call (found '\(data)')")
+        }
         let target = try dataset.load(data).domain
         let embeddings = try itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
         let runner = try ItemTokenRunner.zeroShot(folder: runURL, target: target, embeddings: embeddings)
