@@ -243,6 +243,10 @@ struct BenchRank: ParsableCommand {
             Log.info(BLAS.backend.description)
             let (domain, _) = try dataset.load(data)
             let folder = URL(fileURLWithPath: runFolder)
+            if RecommenderPipeline.isItemTokenRun(folder) {
+                try benchItemToken(folder: folder, domain: domain)
+                return
+            }
             let runner = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
             var config = runner.trainer.config
             config.evaluationBatchSize = batchSize

@@ -82,6 +82,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(name: .customLong("user-ids"), help: "Put a leak-free user ID in every prompt (words of the user's training items' IDs, most recent first; saved as user_ids.tsv).")
     var userIDs = false
     @OptionGroup var options: RecommenderOptions
+    @OptionGroup var itemToken: ItemTokenOptions
 
     func run() throws {
         try runReportingErrors {
@@ -89,6 +90,10 @@ struct TrainCommand: ParsableCommand {
             let (domain, _) = try dataset.load(data)
             var config = try options.config()
             config.useUserIDs = userIDs
+            if try itemToken.apply(to: &config) {
+                try trainItemToken(domain: domain, config: config)
+                return
+            }
             let table: IDTable
             let source: String
             if let ids {
@@ -135,9 +140,15 @@ struct EvaluateCommand: ParsableCommand {
                 throw ValidationErrorMessage(message: "--checkpoint: expected best or last, found '\(checkpoint)'")
             }
             let (domain, _) = try dataset.load(data)
-            let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data, checkpoint: which)
-            var (report, ranks) = try runner.evaluate(part: split, users: users, progress: true)
-            report.config["checkpoint"] = which == .last ? "last" : RunFolder.evaluatedModelURL(runner.folder).lastPathComponent
+            var (report, ranks): (MetricsReport, [UserRank])
+            if RecommenderPipeline.isItemTokenRun(URL(fileURLWithPath: runFolder)) {
+                let runner = try ItemTokenRunner.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data, checkpoint: which)
+                (report, ranks) = try runner.evaluate(part: split, users: users, progress: true)
+            } else {
+                let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data, checkpoint: which)
+                (report, ranks) = try runner.evaluate(part: split, users: users, progress: true)
+            }
+            report.config["checkpoint"] = which == .last ? "last" : RunFolder.evaluatedModelURL(URL(fileURLWithPath: runFolder)).lastPathComponent
             report.data = data
             if let json { try EvaluationRun.save(report: report, ranks: ranks, json: URL(fileURLWithPath: json)) }
             print(report.markdown, terminator: "")
@@ -163,11 +174,16 @@ struct RecommendCommand: ParsableCommand {
     func run() throws {
         try runReportingErrors {
             let (domain, _) = try dataset.load(data)
-            let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data)
             let items = history.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             let recommendations: [Recommendation]
             do {
-                recommendations = try runner.recommend(history: items, user: user, count: k)
+                if RecommenderPipeline.isItemTokenRun(URL(fileURLWithPath: runFolder)) {
+                    let runner = try ItemTokenRunner.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data)
+                    recommendations = try runner.recommend(history: items, count: k)
+                } else {
+                    let runner = try RecommenderPipeline.load(folder: URL(fileURLWithPath: runFolder), domain: domain, dataPath: data)
+                    recommendations = try runner.recommend(history: items, user: user, count: k)
+                }
             } catch let RecommenderError.invalidInput(message) {
                 // The library names the argument ("history: …", "user: …"); the CLI names the flag.
                 throw ValidationErrorMessage(message: "--" + message)

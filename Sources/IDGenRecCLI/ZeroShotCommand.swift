@@ -4,6 +4,7 @@ import Foundation
 import IDGen
 import Recommender
 import Support
+import TextEncoder
 
 /// `idgenrec zeroshot --run RUN --data TARGET[,TARGET2…]`: a frozen recommender on domains it
 /// never saw (issue 9).
@@ -38,10 +39,33 @@ struct ZeroShotCommand: ParsableCommand {
     @Option(name: .customLong("in-domain"), help: "In-domain reference: run folder(s) or report JSON(s), comma-separated, matched to targets by domain name.")
     var inDomain: String?
     @Flag(name: .long, help: "Skip reading the run's training data (no title overlap or id-collision counts).") var noSourceData = false
+    @Option(name: .long, help: "Item-token runs with content rows: the target catalog's item embeddings (idgenrec embed).") var itemEmbeddings: String?
+
+    /// Item-token runs: exact full-catalog scores of the target's test users (one target).
+    func zeroShotItemToken(_ runURL: URL) throws {
+        guard !data.contains(",") else {
+            throw ValidationErrorMessage(message: "--data: an item-token run takes one target per call (found '\(data)')")
+        }
+        let target = try dataset.load(data).domain
+        let embeddings = try itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
+        let runner = try ItemTokenRunner.zeroShot(folder: runURL, target: target, embeddings: embeddings)
+        Log.info("zero-shot (item-token, \(runner.settings.rows.rawValue) rows): \(target.name), \(target.catalog.count) items, keyword IDs in prompts")
+        var (report, ranks) = try runner.evaluate(part: .test, users: users, progress: true)
+        report.data = data
+        report.config["zero_shot_from"] = runURL.path
+        if let json { try EvaluationRun.save(report: report, ranks: ranks, json: URL(fileURLWithPath: json)) }
+        print(report.markdown, terminator: "")
+    }
 
     func run() throws {
         try runReportingErrors {
             let runURL = URL(fileURLWithPath: runFolder)
+            // The item-token scheme scores the target's items through rows made from their text
+            // (content) or IDs (id-mean); its decoder never learned to write IDs.
+            if RecommenderPipeline.isItemTokenRun(runURL) {
+                try zeroShotItemToken(runURL)
+                return
+            }
             let frozen = try FrozenRun.load(runURL)
             let idSource = try resolveIDSource(runURL)
             Log.info("zero-shot: run \(runFolder) (trained on \(frozen.manifest.data)), checkpoint \(frozen.checkpoint.lastPathComponent), IDs: \(idSource.label)")

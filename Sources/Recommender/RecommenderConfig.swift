@@ -45,6 +45,11 @@ public struct RecommenderConfig: Codable, Sendable, Equatable {
     /// The prompt framing (`PromptTemplates.named`): nil or "paper" (ten paraphrased templates),
     /// "short" (`user : {history}`). Optional so older run.json files load as "paper".
     public var promptFraming: String?
+    /// "item-token" (one decoder step over an item output table, `ItemToken.swift`, issue 20) or
+    /// nil / "textual-id" (generate the textual ID under the trie). Optional so older run.json load.
+    public var scheme: String?
+    /// Settings of the item-token scheme (nil for textual IDs).
+    public var itemToken: ItemTokenSettings?
 
     public init() {}
 }

@@ -158,6 +158,12 @@ extension T5Model {
     }
 
     func decoderStack(_ ids: IntTensor, encoderOutput: Variable, encoderKeyMask: Tensor, _ d: inout DropoutState) -> Variable {
+        linear(decoderHidden(ids, encoderOutput: encoderOutput, encoderKeyMask: encoderKeyMask, &d), weight: headWeight) // [B, T, vocab]
+    }
+
+    /// Decoder output [B, T, d_model] before the LM head (after the final norm, dropout and, for a
+    /// tied head, the `d_model**-0.5` rescale).
+    func decoderHidden(_ ids: IntTensor, encoderOutput: Variable, encoderKeyMask: Tensor, _ d: inout DropoutState) -> Variable {
         let t = ids.shape[1], eps = config.layer_norm_epsilon
         var x = d.apply(embedding(shared, indices: ids)) // [B, T, d_model]
         let bias = positionBias(decoder.relativeAttentionBias, queries: t, keys: t, bidirectional: false)
@@ -174,6 +180,6 @@ extension T5Model {
         }
         var h = d.apply(rmsNorm(x, weight: decoder.finalLayerNorm, eps: eps))
         if config.scalesDecoderOutput { h = h * (1 / Float(config.d_model).squareRoot()) }
-        return linear(h, weight: headWeight) // [B, T, vocab]
+        return h
     }
 }

@@ -1,0 +1,273 @@
+import Autograd
+import Corpora
+import Foundation
+import Optim
+import Support
+import T5
+import TensorCore
+import TextEncoder
+
+// `--scheme item-token` (issue 20; single-token item IDs after arXiv 2509.03746): the T5 encoder
+// reads the same prompt as the textual-ID scheme (the history's textual IDs, template 0 at
+// test); the decoder takes ONE step from the start token, and its output h [d_model] scores
+// every catalog item through an item output table [items, d_model]: score_i = ⟨h, row_i⟩.
+// Top-k is exact over the whole catalog and needs no trie.
+
+/// Settings of the item-token scheme, saved in `run.json` (`RecommenderConfig.itemToken`).
+public struct ItemTokenSettings: Codable, Sendable, Equatable {
+    /// Where an item's output row comes from.
+    public enum Rows: String, Codable, Sendable, CaseIterable {
+        /// A free parameter per item (random initialisation).
+        case learned
+        /// The item's sentence-encoder embedding (`idgenrec embed`) through a learned projection
+        /// [d_model, dim]: a new item gets a row from its text.
+        case content
+        /// The mean of the item's ID-token embeddings (the T5's shared table, trained with it).
+        case idMean = "id-mean"
+    }
+
+    public enum Loss: String, Codable, Sendable, CaseIterable {
+        /// Full softmax cross-entropy over the catalog.
+        case ce
+        /// Sampled softmax with logQ correction over in-batch positives and uniform negatives.
+        case sampledSoftmax = "sampled-softmax"
+        /// Sampled WARP with the corrected rank estimate (CIKM 2024).
+        case warp
+        /// Sampled LambdaRank with corrected rank estimates (CIKM 2024).
+        case lambdarank
+    }
+
+    public var rows: Rows = .learned
+    public var loss: Loss = .ce
+    /// Uniform negatives per batch (shared by its rows) for the sampled losses.
+    public var negatives = 1000
+    /// The item-embedding file content rows were built from (copied into the run folder).
+    public var embeddings: String?
+
+    public init(rows: Rows = .learned, loss: Loss = .ce, negatives: Int = 1000, embeddings: String? = nil) {
+        self.rows = rows
+        self.loss = loss
+        self.negatives = negatives
+        self.embeddings = embeddings
+    }
+}
+
+extension RecommenderConfig {
+    /// The scheme name recorded in `run.json`: "item-token", or "textual-id" (nil in older runs).
+    public static let itemTokenScheme = "item-token"
+    public var isItemToken: Bool { scheme == Self.itemTokenScheme }
+}
+
+/// The item output table: rows [items, d_model] by one of `ItemTokenSettings.Rows`.
+public final class ItemHead: Module {
+    public let kind: ItemTokenSettings.Rows
+    public let itemCount: Int
+    /// learned: [items, d_model].
+    public let table: Variable?
+    /// content: the projection [d_model, dim] and the constant embeddings [items, dim].
+    public let projection: Variable?
+    public private(set) var content: Tensor?
+    /// id-mean: the T5's shared embedding [vocab, d_model] and each item's ID tokens.
+    let shared: Variable?
+    let itemTokens: [[Int32]]
+
+    /// `content` is required for `.content` rows (unit-norm sentence embeddings, catalog order).
+    public init(kind: ItemTokenSettings.Rows, model: T5Model, itemTokens: [[Int32]], content: Tensor?, generator: inout SeededGenerator) throws {
+        self.kind = kind
+        self.itemTokens = itemTokens
+        itemCount = itemTokens.count
+        let d = model.config.d_model
+        switch kind {
+        case .learned:
+            // Scores ⟨h, row⟩ with h the RMS-normed decoder output (entries ≈ 1, norm ≈ √d; see
+            // `ItemTokenModel.hidden`): rows of std 1/√d start with logits of order 1.
+            table = .parameter(Tensor.normal(shape: [itemCount, d], std: 1 / Float(d).squareRoot(), generator: &generator), name: "item_table")
+            projection = nil
+            shared = nil
+        case .content:
+            guard let content, content.rank == 2, content.shape[0] == itemCount else {
+                throw RecommenderError.invalidInput("content rows need one item embedding per catalog item (\(itemCount))")
+            }
+            self.content = content
+            // Unit-norm inputs: a projection of std 1/√d gives rows of std ≈ 1/√d per coordinate.
+            projection = .parameter(Tensor.normal(shape: [d, content.shape[1]], std: 1 / Float(d).squareRoot(), generator: &generator),
+                                    name: "item_projection")
+            table = nil
+            shared = nil
+        case .idMean:
+            table = nil
+            projection = nil
+            shared = model.shared
+        }
+    }
+
+    /// Trainable parameters of the head itself (id-mean has none: it trains the T5's table).
+    public func namedParameters() -> [(name: String, parameter: Variable)] {
+        if let table { return [("item_table", table)] }
+        if let projection { return [("item_projection", projection)] }
+        return []
+    }
+
+    /// Replaces the item set (zero-shot on another catalog): content rows from new embeddings,
+    /// id-mean rows from new ID tokens. Learned rows cannot move to another catalog.
+    public func retargeted(itemTokens: [[Int32]], content: Tensor?, model: T5Model) throws -> ItemHead {
+        guard kind != .learned else {
+            throw RecommenderError.invalidInput("learned item rows exist only for the training catalog; train with --item-rows content or id-mean for zero-shot")
+        }
+        var g = SeededGenerator(seed: 0)
+        let head = try ItemHead(kind: kind, model: model, itemTokens: itemTokens, content: content, generator: &g)
+        if let projection, let p = head.projection { p.value.assign(projection.value) }
+        return head
+    }
+
+    /// Rows of `items` (nil = the whole catalog, in catalog order): [n, d_model].
+    public func rows(_ items: [Int]? = nil) -> Variable {
+        switch kind {
+        case .learned:
+            guard let items else { return table! }
+            return embedding(table!, indices: IntTensor(shape: [items.count], values: items.map(Int32.init)))
+        case .content:
+            let e: Tensor
+            if let items {
+                e = Ops.embedding(content!, indices: IntTensor(shape: [items.count], values: items.map(Int32.init)))
+            } else {
+                e = content!
+            }
+            return linear(Variable(e), weight: projection!) // [n, d_model]
+        case .idMean:
+            let chosen = items ?? Array(0 ..< itemCount)
+            var flat: [Int32] = [], offsets = [0]
+            for i in chosen { flat += itemTokens[i]; offsets.append(flat.count) }
+            let tokens = embedding(shared!, indices: IntTensor(shape: [flat.count], values: flat)) // [T, d_model]
+            // T5's token embeddings have std ≈ 1; 1/√d puts the rows on the scale of the others.
+            return segmentMean(tokens, offsets: offsets) * (1 / Float(shared!.shape[1]).squareRoot()) // [n, d_model]
+        }
+    }
+
+    public func save(to url: URL) throws {
+        try ParameterIO.save(namedParameters(), metadata: ["rows": kind.rawValue], to: url)
+    }
+
+    public func load(from url: URL) throws {
+        guard !namedParameters().isEmpty else { return }
+        try ParameterIO.load(namedParameters(), from: url)
+    }
+}
+
+/// The T5 encoder-decoder with an item head: one decoder step, scores over the catalog.
+public struct ItemTokenModel {
+    public let t5: T5Model
+    public let head: ItemHead
+
+    public init(t5: T5Model, head: ItemHead) {
+        self.t5 = t5
+        self.head = head
+    }
+
+    public func namedParameters() -> [(name: String, parameter: Variable)] { t5.namedParameters() + head.namedParameters() }
+
+    /// Decoder output of the single step from the start token: [B, d_model], the RMS-normed
+    /// state without the tied head's d^-0.5 rescale. With the rescale (|h| ≈ 1) an Adam step of
+    /// size lr moves a logit by only ≈ lr·√d, and on Beauty the full-softmax loss stayed at the
+    /// uniform level (ln 12,101) for the first 800 batches; unscaled it moves √d times faster,
+    /// the regime of SASRec's output layer.
+    public func hidden(_ sources: [[Int32]], dropout: inout SeededGenerator?) -> Variable {
+        let (ids, mask) = Seq2SeqBatch.pad(sources, with: Int32(t5.config.pad_token_id))
+        let start = IntTensor(shape: [sources.count, 1], values: [Int32](repeating: Int32(t5.config.decoder_start_token_id), count: sources.count))
+        let h = t5.decoderHidden(inputIDs: ids, attentionMask: mask, decoderInputs: start, dropout: &dropout)
+            .reshaped([sources.count, t5.config.d_model])
+        return t5.config.scalesDecoderOutput ? h * Float(t5.config.d_model).squareRoot() : h
+    }
+
+    /// Scores [B, items] (no graph), on the generation path (`T5InferenceWeights`, the engine
+    /// beam search uses). `weights` and `rows` are snapshots of the current parameters: pass
+    /// them when scoring many batches with fixed weights.
+    public func scores(_ sources: [[Int32]], weights: T5InferenceWeights? = nil, rows: Tensor? = nil) -> Tensor {
+        GradMode.withoutGradients {
+            let (ids, mask) = Seq2SeqBatch.pad(sources, with: Int32(t5.config.pad_token_id))
+            var h = (weights ?? T5InferenceWeights(t5)).firstDecoderHidden(inputIDs: ids, attentionMask: mask) // [B, d_model]
+            if t5.config.scalesDecoderOutput { h = Ops.scale(h, Float(t5.config.d_model).squareRoot()) }
+            return Ops.linear(h, weight: rows ?? head.rows().value) // [B, items]
+        }
+    }
+
+    /// A snapshot of what `scores` needs, for scoring many batches with fixed weights.
+    public func inferenceSnapshot() -> (weights: T5InferenceWeights, rows: Tensor) {
+        GradMode.withoutGradients { (T5InferenceWeights(t5), head.rows().value.copy()) }
+    }
+
+    /// Training loss of a batch (`targets`: catalog indices). `popularity[i]`: item i's share of
+    /// the training targets (for the logQ correction); `rng` draws the uniform negatives.
+    public func loss(sources: [[Int32]], targets: [Int], settings: ItemTokenSettings, popularity: [Double],
+                     dropout: inout SeededGenerator?, rng: inout SeededGenerator) -> Variable {
+        let h = hidden(sources, dropout: &dropout) // [B, d_model]
+        let n = head.itemCount, b = targets.count
+        if settings.loss == .ce {
+            let logits = linear(h, weight: head.rows()) // [B, items]
+            return crossEntropy(logits, targets: IntTensor(shape: [b], values: targets.map(Int32.init)))
+        }
+        let c = ItemTokenCandidates.draw(targets: targets, negatives: settings.negatives, catalog: n, rng: &rng)
+        let logits = linear(h, weight: head.rows(c.items)) // [B, C]
+        switch settings.loss {
+        case .sampledSoftmax:
+            let k = Double(c.uniformColumns.count)
+            let logQ = c.items.map { Float(Foundation.log(Double(b) * popularity[$0] + k / Double(n))) }
+            return sampledSoftmaxLoss(logits, targets: c.targetColumns, logQ: logQ)
+        case .warp:
+            return sampledWARPLoss(logits, targets: c.targetColumns, uniform: c.uniformColumns, catalog: n)
+        case .lambdarank:
+            return sampledLambdaRankLoss(logits, targets: c.targetColumns, uniform: c.uniformColumns, catalog: n)
+        case .ce:
+            preconditionFailure("handled above")
+        }
+    }
+}
+
+/// The candidate columns of a sampled batch: the batch's positives and `negatives` items drawn
+/// uniformly without replacement from the catalog, each item once.
+public struct ItemTokenCandidates: Equatable {
+    public var items: [Int]
+    /// Column of each row's positive.
+    public var targetColumns: [Int]
+    /// Columns of the uniform draws (an item both drawn and a positive counts as drawn).
+    public var uniformColumns: [Int]
+
+    public static func draw(targets: [Int], negatives: Int, catalog: Int, rng: inout SeededGenerator) -> ItemTokenCandidates {
+        var column: [Int: Int] = [:]
+        var items: [Int] = []
+        func add(_ i: Int) -> Int {
+            if let c = column[i] { return c }
+            column[i] = items.count
+            items.append(i)
+            return items.count - 1
+        }
+        let targetColumns = targets.map(add)
+        // Floyd's algorithm: `negatives` distinct items uniformly without replacement.
+        let m = min(negatives, catalog)
+        var drawn = Set<Int>()
+        var order: [Int] = []
+        for j in (catalog - m) ..< catalog {
+            let t = Int(rng.next() % UInt64(j + 1))
+            let pick = drawn.contains(t) ? j : t
+            drawn.insert(pick)
+            order.append(pick)
+        }
+        let uniformColumns = order.map(add)
+        return ItemTokenCandidates(items: items, targetColumns: targetColumns, uniformColumns: uniformColumns)
+    }
+}
+
+/// Top-k of a score row, best first (ties: lower index first): exact, O(n·k).
+public func topK(_ scores: UnsafePointer<Float>, count n: Int, k: Int) -> [(index: Int, score: Float)] {
+    var best: [(index: Int, score: Float)] = []
+    best.reserveCapacity(k + 1)
+    for i in 0 ..< n {
+        let s = scores[i]
+        if best.count == k, let last = best.last, !(s > last.score) { continue }
+        var pos = best.count
+        while pos > 0, s > best[pos - 1].score { pos -= 1 }
+        best.insert((i, s), at: pos)
+        if best.count > k { best.removeLast() }
+    }
+    return best
+}

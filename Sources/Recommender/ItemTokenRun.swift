@@ -1,0 +1,337 @@
+import Autograd
+import Corpora
+import Foundation
+import Optim
+import Support
+import T5
+import TensorCore
+import TextEncoder
+import Tokenizer
+import IDGen
+
+/// A run folder of the item-token scheme: the textual-ID run layout (`RunFolder`) plus
+/// `item_head.safetensors` next to each saved model (best/, last/) and, for content rows,
+/// `item_embeddings.safetensors` (the catalog's sentence embeddings the rows are made from).
+public final class ItemTokenRunner {
+    public let folder: URL
+    public let trainer: RecommenderTrainer
+    public let model: ItemTokenModel
+    public var verbose = true
+
+    public static let headFile = "item_head.safetensors"
+
+    public init(folder: URL, trainer: RecommenderTrainer, model: ItemTokenModel) {
+        self.folder = folder
+        self.trainer = trainer
+        self.model = model
+    }
+
+    public var config: RecommenderConfig { trainer.config }
+    public var settings: ItemTokenSettings { trainer.config.itemToken ?? ItemTokenSettings() }
+
+    /// Item embeddings of `catalog`, in catalog order, L2-normalised rows; an item missing from
+    /// the file is an error naming it.
+    public static func contentMatrix(_ embeddings: ItemEmbeddings, catalog: Catalog, source: String) throws -> Tensor {
+        var row: [String: Int] = [:]
+        for (i, id) in embeddings.itemIDs.enumerated() { row[id] = i }
+        let dim = embeddings.dimension
+        let out = Tensor(zeros: [catalog.count, dim])
+        for (i, id) in catalog.ids.enumerated() {
+            guard let r = row[id] else {
+                throw RecommenderError.invalidInput("\(source): no embedding for item '\(id)' (run idgenrec embed on this catalog)")
+            }
+            var norm: Float = 0
+            for j in 0 ..< dim { let v = embeddings.vectors.pointer[r * dim + j]; norm += v * v }
+            let scale = norm > 0 ? 1 / norm.squareRoot() : 0
+            for j in 0 ..< dim { out.pointer[i * dim + j] = embeddings.vectors.pointer[r * dim + j] * scale }
+        }
+        return out
+    }
+
+    /// Sets up a new run (`config.scheme` = item-token): the textual-ID pipeline makes the
+    /// tokenizer, IDs, prompts and T5; this adds the item head. `embeddings` is required for
+    /// content rows.
+    public static func open(folder: URL, inputs: RecommenderPipeline.Inputs, config: RecommenderConfig, embeddings: ItemEmbeddings?,
+                            resume: Bool) throws -> ItemTokenRunner {
+        guard !resume else {
+            throw RecommenderError.invalidInput("--resume is not supported for --scheme item-token yet; start a new --out")
+        }
+        var config = config
+        config.scheme = RecommenderConfig.itemTokenScheme
+        let settings = config.itemToken ?? ItemTokenSettings()
+        config.itemToken = settings
+        guard settings.negatives > 0 else { throw RecommenderError.invalidInput("negatives: expected a positive count, found \(settings.negatives)") }
+        var content: Tensor?
+        if settings.rows == .content {
+            guard let embeddings else {
+                throw RecommenderError.invalidInput("item rows 'content' need item embeddings (idgenrec embed --data … --out FILE, then --item-embeddings FILE)")
+            }
+            content = try contentMatrix(embeddings, catalog: inputs.domain.catalog, source: settings.embeddings ?? "item embeddings")
+        }
+        let base = try RecommenderPipeline.open(folder: folder, inputs: inputs, config: config, resume: false)
+        if let embeddings, settings.rows == .content {
+            try embeddings.save(to: folder.appendingPathComponent(ItemEmbeddings.fileName))
+        }
+        var g = SeededGenerator(seed: config.seed &+ 0x17E4)
+        let head = try ItemHead(kind: settings.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
+        return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head))
+    }
+
+    /// Reopens a trained run (best/ or last/).
+    public static func load(folder: URL, domain: Domain, dataPath: String, checkpoint: RecommenderPipeline.Checkpoint = .best) throws -> ItemTokenRunner {
+        let base = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: dataPath, checkpoint: checkpoint)
+        let config = base.trainer.config
+        guard config.isItemToken, let settings = config.itemToken else {
+            throw RecommenderError.checkpoint(path: folder.path, message: "is not an item-token run (its run.json has no scheme 'item-token')")
+        }
+        var content: Tensor?
+        if settings.rows == .content {
+            let url = folder.appendingPathComponent(ItemEmbeddings.fileName)
+            content = try contentMatrix(ItemEmbeddings.load(url), catalog: domain.catalog, source: url.path)
+        }
+        var g = SeededGenerator(seed: 0)
+        let head = try ItemHead(kind: settings.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
+        let modelURL = checkpoint == .last ? RunFolder.lastURL(folder) : RunFolder.evaluatedModelURL(folder)
+        try head.load(from: modelURL.appendingPathComponent(headFile))
+        return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head))
+    }
+
+    /// Training samples of an epoch: every training prefix with a freshly drawn template, in
+    /// length-bucketed batches (the textual-ID scheme's order; targets are catalog indices).
+    func batches(epoch: Int) -> [[(source: [Int32], target: Int)]] {
+        let data = trainer.data
+        var rng = SeededGenerator(seed: config.seed &+ 0x9E37_79B9 &* UInt64(epoch + 1))
+        var samples: [(source: [Int32], target: Int)] = []
+        for s in data.split.trainingSamples(historyCap: config.historyCap) {
+            for _ in 0 ..< max(1, config.templatesPerSample) {
+                let template = Int(rng.next() % UInt64(data.prompts.templates.count))
+                samples.append((data.prompt(history: s.history, template: template, user: s.user).tokens, s.target))
+            }
+        }
+        return LengthBuckets.batches(samples, batchSize: config.batchSize, window: config.batchSize * 50, length: { $0.source.count }, using: &rng)
+    }
+
+    /// Each item's share of the training targets (the in-batch sampling distribution).
+    func popularity() -> [Double] {
+        var counts = [Double](repeating: 0, count: model.head.itemCount)
+        let samples = trainer.data.split.trainingSamples(historyCap: config.historyCap)
+        for s in samples { counts[s.target] += 1 }
+        return counts.map { $0 / Double(max(samples.count, 1)) }
+    }
+
+    func save(_ dir: URL) throws {
+        try model.t5.save(folder: dir, tokenizer: trainer.data.tokenizer)
+        try model.head.save(to: dir.appendingPathComponent(Self.headFile))
+    }
+
+    /// Trains `config.epochs` epochs with validation each epoch and the best checkpoint
+    /// (validation NDCG@10), as the textual-ID runner does.
+    @discardableResult
+    public func train() throws -> RunState {
+        let groups = ParameterGroup.split(model.namedParameters(), weightDecay: config.weightDecay) { $0.contains("layer_norm") }
+        let optimizer = AdamW(groups: groups, learningRate: config.learningRate, eps: config.adamEpsilon)
+        let perEpoch = trainer.batchesPerEpoch()
+        let total = perEpoch * config.epochs
+        let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: Int(Float(total) * config.warmupFraction), totalSteps: total)
+        var state = RunState(dropout: SeededGenerator(seed: config.seed &+ 17))
+        var negatives = SeededGenerator(seed: config.seed &+ 0xBEEF)
+        let popularity = popularity()
+        let settings = self.settings
+        while state.completedEpochs < config.epochs {
+            if let patience = config.patience, state.epochsWithoutImprovement >= patience {
+                Log.info("early stop: no better validation NDCG@10 for \(patience) epochs")
+                break
+            }
+            let epoch = state.completedEpochs + 1
+            let batches = batches(epoch: epoch)
+            let line = ProgressLine("epoch \(epoch)/\(config.epochs)", total: batches.count, unit: "batches", enabled: verbose)
+            let start = Date()
+            var lossSum = 0.0, samples = 0, tokens = 0
+            for batch in batches {
+                optimizer.zeroGrad()
+                var dropout: SeededGenerator? = config.dropout > 0 ? state.dropout : nil
+                let loss = model.loss(sources: batch.map(\.source), targets: batch.map(\.target), settings: settings, popularity: popularity,
+                                      dropout: &dropout, rng: &negatives)
+                if let dropout { state.dropout = dropout }
+                let value = loss.value.item
+                guard value.isFinite else {
+                    throw RecommenderError.invalidInput("training diverged at step \(state.globalStep + 1) (loss \(value)); lower --lr")
+                }
+                loss.backward()
+                if config.clipNorm > 0 { _ = clipGradNorm(optimizer.allParameters, maxNorm: config.clipNorm) }
+                optimizer.learningRate = schedule.learningRate(step: state.globalStep)
+                optimizer.step()
+                state.globalStep += 1
+                lossSum += Double(value) * Double(batch.count)
+                samples += batch.count
+                tokens += batch.reduce(0) { $0 + $1.source.count }
+                line.advance(String(format: "loss %.4f | %.0f samples/s", lossSum / Double(samples), Double(samples) / Date().timeIntervalSince(start)))
+            }
+            let seconds = Date().timeIntervalSince(start)
+            line.finish(String(format: "loss %.4f", lossSum / Double(max(samples, 1))))
+            let evalStart = Date()
+            let (validation, _) = try evaluate(part: .validation, users: config.validationUsers == 0 ? nil : config.validationUsers, progress: false)
+            let score = validation.metrics["ndcg@10"] ?? 0
+            state.log.append(EpochLog(epoch: epoch, loss: lossSum / Double(max(samples, 1)), samples: samples, seconds: seconds,
+                                      tokensPerSecond: Double(tokens) / max(seconds, 1e-9), learningRate: schedule.learningRate(step: state.globalStep),
+                                      validation: validation.metrics, validationSeconds: Date().timeIntervalSince(evalStart), validationPerDomain: nil))
+            if verbose {
+                Log.info(String(format: "epoch %d: loss %.4f, valid R@10 %.4f N@10 %.4f (%d users), %.0fs train + %.0fs eval",
+                                epoch, lossSum / Double(max(samples, 1)), validation.metrics["recall@10"] ?? 0, score, validation.users,
+                                seconds, Date().timeIntervalSince(evalStart)))
+            }
+            if state.bestScore.map({ score > $0 }) ?? true {
+                state.bestScore = score
+                state.bestEpoch = epoch
+                state.epochsWithoutImprovement = 0
+                try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try save($0) }
+            } else {
+                state.epochsWithoutImprovement += 1
+            }
+            state.completedEpochs = epoch
+            let snapshot = state
+            try RunFolder.replaceFolder(RunFolder.lastURL(folder)) { dir in
+                try save(dir)
+                try AtomicFile.writeJSON(snapshot, to: dir.appendingPathComponent("state.json"))
+            }
+            try AtomicFile.writeJSON(state.log, to: folder.appendingPathComponent("log.json"))
+            let plot = SVGPlot(title: "item-token training", xLabel: "epoch", series: [
+                .init(name: "training loss", points: state.log.map { (Double($0.epoch), $0.loss) }),
+                .init(name: "validation recall@10", points: state.log.map { (Double($0.epoch), $0.validation["recall@10"] ?? .nan) }),
+                .init(name: "validation ndcg@10", points: state.log.map { (Double($0.epoch), $0.validation["ndcg@10"] ?? .nan) }),
+            ])
+            try AtomicFile.write(plot.render(), to: folder.appendingPathComponent("curve.svg"))
+        }
+        return state
+    }
+
+    /// Scores [targets, items] of the ranking prompts (template 0).
+    public func scores(_ targets: [EvaluationTarget], snapshot: (weights: T5InferenceWeights, rows: Tensor)? = nil) -> Tensor {
+        model.scores(trainer.rankingInputs(targets), weights: snapshot?.weights, rows: snapshot?.rows)
+    }
+
+    /// Exact top-k per target, best first.
+    public func rank(_ targets: [EvaluationTarget], k: Int) -> [[(index: Int, score: Float)]] {
+        var out: [[(index: Int, score: Float)]] = []
+        let n = model.head.itemCount
+        let snapshot = model.inferenceSnapshot()
+        var start = 0
+        while start < targets.count {
+            let batch = Array(targets[start ..< min(targets.count, start + config.evaluationBatchSize * 4)])
+            let s = scores(batch, snapshot: snapshot)
+            for r in 0 ..< batch.count { out.append(topK(s.pointer + r * n, count: n, k: k)) }
+            start += batch.count
+        }
+        return out
+    }
+
+    /// Full-catalog evaluation: every item's score, exact rank (`Ranking.scores`).
+    public func evaluate(part: EvaluationPart, users: Int?, progress: Bool) throws -> (report: MetricsReport, ranks: [UserRank]) {
+        let split = trainer.data.split
+        let evaluator = Evaluator(split: split, catalog: trainer.data.domain.catalog)
+        var expected = split.targets(part)
+        if let users { expected = Evaluator.sample(expected, count: users, seed: config.seed) }
+        let batch = config.evaluationBatchSize * 4
+        var position: [Int: Int] = [:]
+        for (i, t) in expected.enumerated() where position[t.user] == nil { position[t.user] = i }
+        var cachedStart = -1
+        var cached: Tensor?
+        let n = model.head.itemCount
+        let snapshot = model.inferenceSnapshot()
+        let ranking = Ranking.scores { [self] target in
+            if let p = position[target.user], expected[p] == target {
+                if cached == nil || p < cachedStart || p >= cachedStart + batch {
+                    cachedStart = p
+                    cached = scores(Array(expected[p ..< min(expected.count, p + batch)]), snapshot: snapshot)
+                }
+                return Array(UnsafeBufferPointer(start: cached!.pointer + (p - cachedStart) * n, count: n))
+            }
+            return Array(UnsafeBufferPointer(start: scores([target], snapshot: snapshot).pointer, count: n))
+        }
+        let s = settings
+        let summary = ["scheme": "item-token", "item_rows": s.rows.rawValue, "loss": s.loss.rawValue, "negatives": "\(s.negatives)",
+                       "preset": config.initFrom.map { "init from \($0)" } ?? config.preset.rawValue, "d_model": "\(model.t5.config.d_model)",
+                       "epochs": "\(config.epochs)", "batch": "\(config.batchSize)", "lr": "\(config.learningRate)", "seed": "\(config.seed)",
+                       "decoding": "one decoder step, exact scores over the catalog, template 0"]
+        return try evaluator.evaluate(model: "idgenrec-t5-item-token", part: part, ranking: ranking, data: trainer.data.domain.name,
+                                      config: summary, userSample: users, seed: config.seed, progress: progress)
+    }
+
+    /// Test evaluation saved as metrics.json / metrics.md / ranks.tsv in the run folder.
+    public func finalTest(dataPath: String, users: Int? = nil) throws -> MetricsReport {
+        var (report, ranks) = try evaluate(part: .test, users: users, progress: true)
+        report.data = dataPath
+        try EvaluationRun.save(report: report, ranks: ranks, folder: folder)
+        return report
+    }
+}
+
+extension RecommenderPipeline {
+    /// Whether the run in `folder` uses the item-token scheme (from its run.json), so commands
+    /// follow the run without a flag.
+    public static func isItemTokenRun(_ folder: URL) -> Bool {
+        (try? JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder)))?.config.isItemToken ?? false
+    }
+}
+
+extension ItemTokenRunner {
+    /// The next items for a history of catalog item ids (oldest first): exact top-`count` over
+    /// the catalog (template 0; history items are not filtered, as in evaluation).
+    public func recommend(history: [String], count: Int = 10) throws -> [Recommendation] {
+        let data = trainer.data
+        let catalog = data.domain.catalog
+        var indices: [Int] = []
+        for id in history {
+            guard let i = catalog.index(of: id) else {
+                throw RecommenderError.invalidInput("history: item '\(id)' is not in the catalog of \(data.domain.name)")
+            }
+            indices.append(i)
+        }
+        guard !indices.isEmpty else { throw RecommenderError.invalidInput("history: expected at least one item id") }
+        guard count >= 1 else { throw RecommenderError.invalidInput("count: expected at least 1, found \(count)") }
+        guard !config.useUserIDs else { throw RecommenderError.invalidInput("user IDs are not supported by the item-token scheme's recommend yet") }
+        let target = EvaluationTarget(user: 0, userID: "query", history: indices, target: indices[0])
+        return rank([target], k: count)[0].map { item in
+            Recommendation(itemID: catalog.ids[item.index], textualID: data.ids.textualIDs[item.index],
+                           title: catalog.value("title", at: item.index) ?? catalog.text(at: item.index), score: item.score)
+        }
+    }
+}
+
+extension ItemTokenRunner {
+    /// Zero-shot: the trained model on a catalog it never saw. Prompts use keyword IDs of the
+    /// target catalog in the run's vocabulary; item rows come from the target's text (content
+    /// rows: `embeddings` of the target catalog through the trained projection) or from its IDs
+    /// (id-mean rows). Learned rows cannot move to another catalog (an error says so). Nothing
+    /// of the target is trained on; evaluate the returned runner's test split.
+    public static func zeroShot(folder: URL, target: Domain, embeddings: ItemEmbeddings?) throws -> ItemTokenRunner {
+        let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder))
+        guard manifest.config.isItemToken, let settings = manifest.config.itemToken else {
+            throw RecommenderError.checkpoint(path: folder.path, message: "is not an item-token run")
+        }
+        let tokenizer = try Tokenizer(contentsOf: RunFolder.tokenizerURL(folder))
+        let modelURL = RunFolder.evaluatedModelURL(folder)
+        let t5 = try T5Model.load(folder: modelURL)
+        var config = manifest.config
+        config.useUserIDs = false
+        let ids = try IDGeneration.keywords(catalog: target.catalog).table
+        let split = try Split.leaveOneOut(target, historyCap: config.historyCap)
+        let data = try RecommenderData(domain: target, split: split, ids: ids, tokenizer: tokenizer, config: config)
+        var content: Tensor?
+        if settings.rows == .content {
+            guard let embeddings else {
+                throw RecommenderError.invalidInput("content rows on a new catalog need its item embeddings (idgenrec embed --data TARGET --out FILE; --item-embeddings FILE)")
+            }
+            content = try contentMatrix(embeddings, catalog: target.catalog, source: "item embeddings of \(target.name)")
+        }
+        // The trained head (for its projection), then the same head over the target's items.
+        var g = SeededGenerator(seed: 0)
+        var sourceContent: Tensor?
+        if settings.rows == .content { sourceContent = Tensor(zeros: [manifest.items, content!.shape[1]]) }
+        let trained = try ItemHead(kind: settings.rows, model: t5, itemTokens: [[Int32]](repeating: [0], count: manifest.items),
+                                   content: sourceContent, generator: &g)
+        try trained.load(from: modelURL.appendingPathComponent(headFile))
+        let head = try trained.retargeted(itemTokens: data.itemTokens, content: content, model: t5)
+        return ItemTokenRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: ItemTokenModel(t5: t5, head: head))
+    }
+}
