@@ -70,7 +70,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "Support", "TensorCore", "Corpora", "Decoding", "IDGen", "T5", "Recommender", "Tokenizer",
+                "Support", "TensorCore", "Corpora", "Decoding", "IDGen", "T5", "Recommender", "Tokenizer", "TextEncoder",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -107,7 +107,7 @@ let package = Package(
         .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "TensorCore", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support", "TensorCore"]),
         .testTarget(name: "LibraryTests", dependencies: ["IDGenRec"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Recommender", "IDGen", "Corpora", "Support"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Recommender", "IDGen", "Corpora", "Support", "TextEncoder"]),
     ],
     swiftLanguageModes: [.v5]
 )

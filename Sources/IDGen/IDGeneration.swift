@@ -27,10 +27,14 @@ public struct IDTableMetadata: Codable, Sendable {
     public var report: AssignmentReport
     public var examples: [[String]]
     public var userIDs: AssignmentReport?
+    /// The semantic generator's settings (nil for other generators), so items added later
+    /// (`serve`'s POST /items) get their IDs the same way.
+    public var semantic: SemanticWordOptions?
     public var createdAt: String
 
     public init(data: String, items: Int, generator: String, generatorHash: String?, tokenizerHash: String?,
-                options: IDOptions, report: AssignmentReport, examples: [[String]], userIDs: AssignmentReport? = nil) {
+                options: IDOptions, report: AssignmentReport, examples: [[String]], userIDs: AssignmentReport? = nil,
+                semantic: SemanticWordOptions? = nil) {
         self.data = data
         self.items = items
         self.generator = generator
@@ -40,6 +44,7 @@ public struct IDTableMetadata: Codable, Sendable {
         self.report = report
         self.examples = examples
         self.userIDs = userIDs
+        self.semantic = semantic
         createdAt = ISO8601DateFormatter().string(from: Date())
     }
 }

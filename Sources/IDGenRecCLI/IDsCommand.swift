@@ -153,7 +153,8 @@ struct IDsCommand: ParsableCommand {
                 }
                 let metadata = IDTableMetadata(
                     data: data, items: table.count, generator: generator, generatorHash: generatorHash, tokenizerHash: tokenizerHash,
-                    options: options, report: report, examples: IDGeneration.examples(table, catalog: domain.catalog), userIDs: userReport)
+                    options: options, report: report, examples: IDGeneration.examples(table, catalog: domain.catalog), userIDs: userReport,
+                    semantic: generator == "semantic" ? semanticOptions : nil)
                 try AtomicFile.writeJSON(metadata, to: outURL.appendingPathExtension("json"))
                 print(IDGeneration.summary(report, levels: options.assignment.levels))
                 for row in metadata.examples { print("  \(row[0])\t\(row[1])\t\(row[2].prefix(70))") }

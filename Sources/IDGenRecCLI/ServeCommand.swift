@@ -4,6 +4,7 @@ import Foundation
 import Recommender
 import Server
 import Support
+import TextEncoder
 
 /// `idgenrec serve --run DIR --data PATH [--host 127.0.0.1] [--port 8080]`: recommendations and
 /// IDs for new items over HTTP (docs/serve.md). The Server target does the work; this parses.
@@ -24,6 +25,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "Most /recommend requests ranked in one pass.") var maxBatch: Int = 16
     @Option(name: .long, help: "Largest request body in bytes (larger gets 413).") var maxBodyBytes: Int = 1 << 20
     @Option(name: .long, help: "Worker threads ranking side by side (more than 1 turns off the 2-way split inside ops).") var workers: Int = 2
+    @Option(name: .long, help: "Sentence-transformers BERT folder, for runs on semantic IDs (default: $IDGENREC_ENCODER, else checkpoints/encoders/all-MiniLM-L6-v2).") var encoder: String?
 
     func run() throws {
         try runReportingErrors {
@@ -40,6 +42,7 @@ struct ServeCommand: ParsableCommand {
             options.maxBatch = maxBatch
             options.maxBodyBytes = maxBodyBytes
             options.workers = workers
+            options.encoder = EncoderFolder.resolve(explicit: encoder)
             let engine = try ServeEngine(run: folder, runner: runner, options: options)
             let catalog = engine.catalog
             Log.info("serving \(runFolder): \(catalog.count) items (\(catalog.count - catalog.baseCount) added while serving), beams \(engine.config.numBeams); new item IDs from \(engine.idSource)")

@@ -23,6 +23,9 @@ public struct ServeOptions: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// Most items in one POST /items.
     public var maxItemsPerRequest: Int = 1000
+    /// The sentence encoder folder, loaded only when the run's IDs are semantic (POST /items
+    /// then names new items the way `ids generate --generator semantic --existing` does).
+    public var encoder: URL?
     public init() {}
 }
 
@@ -105,7 +108,7 @@ public final class ServeEngine: @unchecked Sendable {
         }
         self.added = added
         served = catalog
-        newIDs = try NewItemIDs(run: run, idsSource: manifest.idsSource, catalog: catalog.catalog)
+        newIDs = try NewItemIDs(run: run, idsSource: manifest.idsSource, catalog: catalog.catalog, encoder: options.encoder)
     }
 
     public var catalog: ServedCatalog {

@@ -4,6 +4,7 @@ import IDGen
 import Recommender
 import Support
 import T5
+import TextEncoder
 import Tokenizer
 
 /// Textual IDs for items added while serving: the run's ID generator, by the incremental
@@ -15,12 +16,14 @@ import Tokenizer
 /// 2. the run's ID source (`run.json` `idsSource`): an `ids generate` table whose `.json` names
 ///    its generator — `keywords`, `bootstrap` (the table's `.generator/` folder) or a generator
 ///    folder — with the options saved there; or the keyword IDs `train` makes without `--ids`.
-/// A source `serve` cannot run (the semantic generator needs the sentence encoder and the whole
-/// catalog's embeddings) leaves `POST /items` answering 501 with the reason.
+/// A semantic table's new items are embedded with the sentence encoder (`ServeOptions.encoder`)
+/// and named by the semantic generator with the table's saved settings. A source `serve` cannot
+/// run (no encoder, an unknown generator) leaves `POST /items` answering 501 with the reason.
 final class NewItemIDs {
     enum Generator {
         case keywords(words: Int)
         case t5(GeneratorFolder)
+        case semantic(PhraseEmbeddings, SemanticWordOptions)
     }
 
     let generator: Generator?
@@ -31,7 +34,7 @@ final class NewItemIDs {
     /// generate --existing` would count them on the catalog with the added items.
     private(set) var extractor: KeywordExtractor
 
-    init(run: URL, idsSource: String, catalog: Catalog) throws {
+    init(run: URL, idsSource: String, catalog: Catalog, encoder: URL? = nil) throws {
         var options = IDOptions()
         var generator: Generator?
         var source: String
@@ -53,7 +56,17 @@ final class NewItemIDs {
                 generator = .t5(try GeneratorFolder.load(folder))
                 source = "the bootstrap generator \(folder.path)"
             case "semantic":
-                source = "\(idsSource) was made by the semantic generator, which serve does not run (it needs the sentence encoder); add items with 'idgenrec ids generate --existing' and restart"
+                if let encoder {
+                    do {
+                        let loaded = try SentenceEncoder(folder: encoder)
+                        generator = .semantic(PhraseEmbeddings(encoder: loaded), metadata.semantic ?? SemanticWordOptions())
+                        source = "semantic words (encoder \(encoder.path)), as \(idsSource) was made"
+                    } catch {
+                        source = "\(idsSource) was made by the semantic generator, but the sentence encoder did not load: \(error)"
+                    }
+                } else {
+                    source = "\(idsSource) was made by the semantic generator, which needs the sentence encoder (make setup, or serve --encoder DIR)"
+                }
             default:
                 let folder = URL(fileURLWithPath: metadata.generator)
                 generator = .t5(try GeneratorFolder.load(folder))
@@ -93,6 +106,12 @@ final class NewItemIDs {
                 var g = T5CandidateGenerator(model: folder.model, tokenizer: folder.tokenizer,
                                              sources: batch.map { generatorSource($0, tokenizer: folder.tokenizer, maximumTokens: folder.config.maximumSourceTokens) },
                                              config: folder.config)
+                ids = try assigner.assign(entries, generator: &g, reserved: reserved).ids
+            case let .semantic(phrases, semanticOptions):
+                // The item texts as `ids generate` embeds them (`key: value; …`).
+                let vectors = phrases.encoder.encode(batch.map(\.rendered))
+                var g = try SemanticCandidateGenerator(items: batch, extractor: extractor, itemVectors: vectors, phrases: phrases, options: semanticOptions)
+                g.prepare(Array(batch.indices))
                 ids = try assigner.assign(entries, generator: &g, reserved: reserved).ids
             }
             var again: [Int] = []

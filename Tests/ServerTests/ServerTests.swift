@@ -4,6 +4,7 @@ import IDGen
 import Recommender
 import Server
 import Support
+import TextEncoder
 import XCTest
 #if canImport(Glibc)
 import Glibc
@@ -261,6 +262,64 @@ final class ServerTests: XCTestCase {
         let table = try IDGeneration.assign(catalog: catalog, generator: &generator, options: options, existing: existing, progress: false).table
         XCTAssertEqual(servedIDs, ["n1", "n2", "n3"].map { table.textualID(of: $0) ?? "?" })
         XCTAssertEqual(Array(table.textualIDs.prefix(20)), existing.textualIDs)
+    }
+
+    /// A run on semantic IDs: POST /items names new items with the semantic generator (the table's
+    /// saved settings, the encoder of `ServeOptions.encoder`) exactly as `ids generate --generator
+    /// semantic --existing` would; without an encoder it answers 501 saying what is missing.
+    func testItemsOfASemanticRunGetTheSemanticGeneratorsIDs() throws {
+        let tinyBert = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TextEncoderTests/Fixtures/tiny-bert")
+        func semanticRun() throws -> URL {
+            let folder = ScratchSpace.root.appendingPathComponent("serve-sem-\(UUID().uuidString)")
+            try FileManager.default.copyItem(at: Self.trainedRun, to: folder)
+            // The ID source the run names: a table whose metadata says it is semantic.
+            let table = folder.appendingPathComponent("source-ids.tsv")
+            let existing = try IDTable.read(RunFolder.idsURL(folder))
+            try existing.write(to: table)
+            var semantic = SemanticWordOptions()
+            semantic.diversity = 0.5
+            let metadata = IDTableMetadata(data: "toy", items: existing.count, generator: "semantic", generatorHash: nil, tokenizerHash: nil,
+                                           options: IDOptions(), report: try IDGeneration.keywords(catalog: Self.toyDomain().catalog, words: 2).report, examples: [], semantic: semantic)
+            try AtomicFile.writeJSON(metadata, to: table.appendingPathExtension("json"))
+            let manifestURL = folder.appendingPathComponent("run.json")
+            var manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: manifestURL)) as! [String: Any]
+            manifest["idsSource"] = table.path
+            try JSONSerialization.data(withJSONObject: manifest).write(to: manifestURL)
+            return folder
+        }
+        let body = #"[{"id": "n1", "title": "argan rose soap bar"}, {"id": "n2", "title": "argan rose soap bar", "brand": "Acme"}, {"id": "n3", "title": "mint comb lotion"}]"#
+
+        let without = try Served(run: try semanticRun())
+        let refused = try without.call("POST", "/items", body)
+        without.stop()
+        XCTAssertEqual(refused.status, 501, refused.text)
+        XCTAssert(refused.text.contains("sentence encoder"), refused.text)
+
+        var options = ServeOptions()
+        options.encoder = tinyBert
+        let run = try semanticRun()
+        let served = try Served(options: options, run: run)
+        defer { served.stop() }
+        XCTAssert(served.engine.idSource.hasPrefix("semantic words"), served.engine.idSource)
+        let r = try served.call("POST", "/items", body)
+        XCTAssertEqual(r.status, 201, r.text)
+        let servedIDs = ((r.json as? [String: Any])?["items"] as? [[String: String]] ?? []).map { $0["textual_id"] ?? "" }
+
+        var catalog = Self.toyDomain().catalog
+        catalog.append(id: "n1", fields: [TextField("title", "argan rose soap bar")])
+        catalog.append(id: "n2", fields: [TextField("title", "argan rose soap bar"), TextField("brand", "Acme")])
+        catalog.append(id: "n3", fields: [TextField("title", "mint comb lotion")])
+        var semantic = SemanticWordOptions()
+        semantic.diversity = 0.5
+        let encoder = try SentenceEncoder(folder: tinyBert)
+        let vectors = encoder.encode(IDGeneration.embeddingTexts(catalog))
+        let existing = try IDTable.read(RunFolder.idsURL(Self.trainedRun))
+        let table = try IDGeneration.semantic(catalog: catalog, itemVectors: vectors, encoder: encoder, semanticOptions: semantic,
+                                              existing: existing, progress: false).table
+        XCTAssertEqual(servedIDs, ["n1", "n2", "n3"].map { table.textualID(of: $0) ?? "?" })
+        XCTAssertEqual(Set(servedIDs).count, 3)
+        for id in servedIDs { XCTAssertFalse(existing.textualIDs.contains(id)) }
     }
 
     func testConcurrentRecommendsAreBatched() throws {
