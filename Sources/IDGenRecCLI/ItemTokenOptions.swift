@@ -49,15 +49,7 @@ struct ItemTokenOptions: ParsableArguments {
 
 extension TrainCommand {
     func trainItemToken(domain: Domain, config: RecommenderConfig) throws {
-        let table: IDTable
-        let source: String
-        if let ids {
-            table = try IDTable.read(URL(fileURLWithPath: ids))
-            source = ids
-        } else {
-            table = try IDGeneration.keywords(catalog: domain.catalog).table
-            source = "keywords (4 most distinctive words)"
-        }
+        let (table, source) = try idTable(domain)
         let embeddings = try itemToken.itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
         let runner = try ItemTokenRunner.open(
             folder: URL(fileURLWithPath: out),

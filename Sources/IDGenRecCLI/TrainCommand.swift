@@ -84,6 +84,12 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var options: RecommenderOptions
     @OptionGroup var itemToken: ItemTokenOptions
 
+    /// The ID table to train on and where it came from: `--ids`, else keyword IDs made here.
+    func idTable(_ domain: Domain) throws -> (IDTable, String) {
+        if let ids { return (try IDTable.read(URL(fileURLWithPath: ids)), ids) }
+        return (try IDGeneration.keywords(catalog: domain.catalog).table, "keywords (4 most distinctive words)")
+    }
+
     func run() throws {
         try runReportingErrors {
             Log.info(BLAS.backend.description)
@@ -94,15 +100,7 @@ struct TrainCommand: ParsableCommand {
                 try trainItemToken(domain: domain, config: config)
                 return
             }
-            let table: IDTable
-            let source: String
-            if let ids {
-                table = try IDTable.read(URL(fileURLWithPath: ids))
-                source = ids
-            } else {
-                table = try IDGeneration.keywords(catalog: domain.catalog).table
-                source = "keywords (4 most distinctive words)"
-            }
+            let (table, source) = try idTable(domain)
             let runner = try RecommenderPipeline.open(
                 folder: URL(fileURLWithPath: out),
                 inputs: .init(dataPath: data, domain: domain, ids: table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },

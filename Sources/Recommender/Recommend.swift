@@ -27,14 +27,7 @@ extension RecommenderRunner {
     public func recommend(history: [String], user: String? = nil, count: Int = 10) throws -> [Recommendation] {
         let data = trainer.data
         let catalog = data.domain.catalog
-        var indices: [Int] = []
-        for id in history {
-            guard let i = catalog.index(of: id) else {
-                throw RecommenderError.invalidInput("history: item '\(id)' is not in the catalog of \(data.domain.name)")
-            }
-            indices.append(i)
-        }
-        guard !indices.isEmpty else { throw RecommenderError.invalidInput("history: expected at least one item id") }
+        let indices = try data.historyIndices(history)
         guard count >= 1 else { throw RecommenderError.invalidInput("count: expected at least 1, found \(count)") }
         var userIndex = 0
         if config.useUserIDs {

@@ -53,6 +53,20 @@ public struct RecommenderData {
 
     public func target(_ item: Int) -> [Int32] { itemTokens[item] + [eos] }
 
+    /// Catalog indices of a history of item ids (oldest first), for `recommend`; an unknown id or
+    /// an empty history is an error that names it.
+    public func historyIndices(_ history: [String]) throws -> [Int] {
+        let catalog = domain.catalog
+        let indices = try history.map { id in
+            guard let i = catalog.index(of: id) else {
+                throw RecommenderError.invalidInput("history: item '\(id)' is not in the catalog of \(domain.name)")
+            }
+            return i
+        }
+        guard !indices.isEmpty else { throw RecommenderError.invalidInput("history: expected at least one item id") }
+        return indices
+    }
+
     public func prompt(history: [Int], template: Int, user: Int) -> EncodedPrompt {
         prompts.encode(history: Array(history.suffix(split.historyCap)), template: template, itemTokens: itemTokens, userTokens: userTokens?[user])
     }
