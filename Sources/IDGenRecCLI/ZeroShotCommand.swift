@@ -67,7 +67,7 @@ struct ZeroShotCommand: ParsableCommand {
                 return
             }
             let frozen = try FrozenRun.load(runURL)
-            let idSource = try resolveIDSource(runURL)
+            let idSource = try resolveIDSource(runURL, idsSource: frozen.manifest.idsSource)
             Log.info("zero-shot: run \(runFolder) (trained on \(frozen.manifest.data)), checkpoint \(frozen.checkpoint.lastPathComponent), IDs: \(idSource.label)")
 
             var source: Domain?
@@ -112,11 +112,11 @@ struct ZeroShotCommand: ParsableCommand {
         }
     }
 
-    func resolveIDSource(_ run: URL) throws -> ZeroShotIDSource {
+    func resolveIDSource(_ run: URL, idsSource: String) throws -> ZeroShotIDSource {
         if generator == "keywords" { return .keywords }
         let folder = generator.map { URL(fileURLWithPath: $0) } ?? FrozenRun.generatorURL(run)
         let hasGenerator = FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path)
-        if generator == "semantic" || (generator == nil && !hasGenerator && Self.trainedOnSemanticIDs(run)) {
+        if generator == "semantic" || (generator == nil && !hasGenerator && Self.trainedOnSemanticIDs(idsSource)) {
             let loaded = try LoadedEncoder(explicit: encoder)
             return .semantic(loaded.encoder, path: loaded.encoder.folder.url.path)
         }
@@ -129,14 +129,10 @@ struct ZeroShotCommand: ParsableCommand {
         return .generator(try GeneratorFolder.load(folder), path: folder.path)
     }
 
-    /// Whether the run's ID table came from `ids generate --generator semantic` (its `ids.tsv.json`
-    /// beside the table the run was given says so; the run keeps a copy of the table only).
-    static func trainedOnSemanticIDs(_ run: URL) -> Bool {
-        guard let manifest = try? JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as? [String: Any],
-              let idsPath = manifest["idsSource"] as? String,
-              let meta = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: idsPath + ".json"))) as? [String: Any]
-        else { return false }
-        return meta["generator"] as? String == "semantic"
+    /// Whether the run's ID table (`run.json` idsSource) came from `ids generate --generator
+    /// semantic`, as the table's `.json` records.
+    static func trainedOnSemanticIDs(_ idsSource: String) -> Bool {
+        (try? JSONOutput.decode(IDTableMetadata.self, from: URL(fileURLWithPath: idsSource + ".json")))?.generator == "semantic"
     }
 
     /// In-domain reports by domain name (a run folder's metrics.json, or a report JSON).

@@ -184,9 +184,9 @@ extension BLAS {
         }
     }
 
-    /// Folds a (max, Σ exp(x − max)) pair into a running one.
+    /// Folds a (max, Σ exp(x − max)) pair into a running one (also `PackedLogits`).
     @inline(__always)
-    private static func combine(_ otherMax: Float, _ otherSum: Float, into max: inout Float, _ sum: inout Float) {
+    static func combine(_ otherMax: Float, _ otherSum: Float, into max: inout Float, _ sum: inout Float) {
         guard otherMax > -.infinity else { return }
         if otherMax > max {
             sum = sum * sexp(max - otherMax) + otherSum

@@ -60,7 +60,7 @@ extension BLAS {
                 packedLogitsBlock(m: m, a: a, packed: packed, panels: part == 0 ? 0 ..< half : half ..< panels, c: c,
                                   maxima: maxima + part * m, sums: sums + part * m)
             }
-            for i in 0 ..< m { combinePair(maxima[m + i], sums[m + i], into: &maxima[i], &sums[i]) }
+            for i in 0 ..< m { combine(maxima[m + i], sums[m + i], into: &maxima[i], &sums[i]) }
         } else {
             packedLogitsBlock(m: m, a: a, packed: packed, panels: 0 ..< panels, c: c, maxima: maxima, sums: sums)
         }
@@ -112,7 +112,7 @@ extension BLAS {
                     let width = col1 - col0
                     let chunkMax = Kernels.maximum(x, width)
                     guard chunkMax > -.infinity else { continue }
-                    combinePair(chunkMax, Kernels.sumOfExponentials(x, width, shift: chunkMax), into: &maxima[q], &sums[q])
+                    combine(chunkMax, Kernels.sumOfExponentials(x, width, shift: chunkMax), into: &maxima[q], &sums[q])
                 }
                 r += rowsHere
             }
@@ -129,15 +129,4 @@ extension BLAS {
         }
     }
 
-    /// Folds a (max, Σ exp(x − max)) pair into a running one.
-    @inline(__always)
-    static func combinePair(_ otherMax: Float, _ otherSum: Float, into max: inout Float, _ sum: inout Float) {
-        guard otherMax > -.infinity else { return }
-        if otherMax > max {
-            sum = sum * sexp(max - otherMax) + otherSum
-            max = otherMax
-        } else {
-            sum += otherSum * sexp(otherMax - max)
-        }
-    }
 }
