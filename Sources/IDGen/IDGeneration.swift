@@ -30,6 +30,8 @@ public struct IDTableMetadata: Codable, Sendable {
     /// The semantic generator's settings (nil for other generators), so items added later
     /// (`serve`'s POST /items) get their IDs the same way.
     public var semantic: SemanticWordOptions?
+    /// For a semantic-ID table (`ids generate --scheme semantic`): its code layout; nil for textual IDs.
+    public var codes: SemanticCodeLayout?
     public var createdAt: String
 
     public init(data: String, items: Int, generator: String, generatorHash: String?, tokenizerHash: String?,
