@@ -15,7 +15,10 @@ public enum SharedVocabulary {
     ///   - framing: fixed text the models read around the catalog text (prompt templates with their
     ///     separators); repeated so that its words and punctuation become whole pieces instead of
     ///     characters or byte fallbacks.
-    public static func train(catalogs: [Catalog], size: Int, seed: UInt32 = 1, framing: [String] = []) throws -> Tokenizer {
+    ///   - symbols: pieces kept whole wherever they occur (SentencePiece's user-defined symbols,
+    ///     after T5's 100 sentinels), e.g. the tokens of semantic IDs (`<a_17>`); they count toward
+    ///     `size`.
+    public static func train(catalogs: [Catalog], size: Int, seed: UInt32 = 1, framing: [String] = [], symbols: [String] = []) throws -> Tokenizer {
         var sentences: [String] = []
         for catalog in catalogs {
             for i in 0 ..< catalog.count {
@@ -37,6 +40,7 @@ public enum SharedVocabulary {
         options.vocabularySize = size
         options.seed = seed
         options.sentinelCount = 100
+        options.userDefinedSymbols = symbols
         do {
             return try Tokenizer.train(sentences: sentences, options: options)
         } catch {

@@ -37,10 +37,21 @@ struct CotrainCommand: ParsableCommand {
     @Option(name: .long, help: "Test users in the final evaluation (seeded sample; default all).") var testUsers: Int?
     @Flag(name: .customLong("fixed-ids"), help: "Ablation: never train the generator (bootstrap IDs stay fixed).") var fixedIDs = false
     @Option(name: .long, help: "Start from the bootstrap (generator, vocabulary, IDs) of this earlier co-training run on the same data instead of bootstrapping anew: arms of an ablation share it exactly.") var bootstrapFrom: String?
+    @Option(name: .long, help: "Not taken: co-training writes its own IDs with its generator. For a fixed table (semantic codes included) use 'idgenrec train --ids FILE'.")
+    var ids: String?
     @OptionGroup var options: RecommenderOptions
 
     func run() throws {
         try runReportingErrors {
+            if let ids {
+                // The generator writes words; it cannot write or learn semantic codes, and a fixed
+                // table of any kind is what `train` is for.
+                let codes = try? SemanticIDs.read(URL(fileURLWithPath: ids)).codes
+                if let codes {
+                    throw ValidationErrorMessage(message: "--ids \(ids): a table of semantic codes (\(SemanticIDs.describe(codes))); co-training's ID generator writes words and cannot write codes. Train on the table with 'idgenrec train --data \(data) --ids \(ids) --out RUN'")
+                }
+                throw ValidationErrorMessage(message: "--ids: co-training writes its own IDs with its generator (--fixed-ids keeps its bootstrap IDs); to train on a fixed table use 'idgenrec train --data \(data) --ids \(ids) --out RUN'")
+            }
             Log.info(BLAS.backend.description)
             let (domain, _) = try dataset.load(data)
             var config = CoTrainConfig()

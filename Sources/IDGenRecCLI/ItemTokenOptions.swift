@@ -49,12 +49,12 @@ struct ItemTokenOptions: ParsableArguments {
 
 extension TrainCommand {
     func trainItemToken(domain: Domain, config: RecommenderConfig) throws {
-        let (table, source) = try idTable(domain)
+        let (resolved, source) = try idTable(domain)
         let embeddings = try itemToken.itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
         let runner = try ItemTokenRunner.open(
             folder: URL(fileURLWithPath: out),
-            inputs: .init(dataPath: data, domain: domain, ids: table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },
-                           encoder: try options.loadEncoder()),
+            inputs: .init(dataPath: data, domain: domain, ids: resolved.table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },
+                           encoder: try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url),
             config: config, embeddings: embeddings, resume: resume)
         let t5 = runner.model.t5.config
         Log.info("training \(t5.d_model)-d T5, item-token scheme (rows \(runner.settings.rows.rawValue), loss \(runner.settings.loss.rawValue)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")

@@ -71,11 +71,11 @@ struct RecommenderOptions: ParsableArguments {
 /// `idgenrec train`: the text-to-text recommender on fixed textual IDs.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "train", abstract: "Train the T5 recommender on textual item IDs and evaluate it on the test split.")
+        commandName: "train", abstract: "Train the T5 recommender on item IDs (textual, or semantic codes) and evaluate it on the test split.")
 
     @Option(name: .long, help: "Dataset folder, DIR1,DIR2,… or a folder of domain folders (several domains are merged: one model, one vocabulary).") var data: String
     @OptionGroup var dataset: DatasetOptions
-    @Option(name: .long, help: "ID table from 'idgenrec ids generate' (default: keyword IDs made here).") var ids: String?
+    @Option(name: .long, help: "ID table from 'idgenrec ids generate' (default: keyword IDs made here); a table of semantic codes (--scheme semantic) trains a semantic-ID run.") var ids: String?
     @Option(name: .long, help: "Run folder.") var out: String
     @Flag(name: .long, help: "Continue the run in --out from its last completed epoch.") var resume = false
     @Option(name: .long, help: "Test users to evaluate at the end (seeded sample; default all).") var testUsers: Int?
@@ -84,10 +84,11 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup var options: RecommenderOptions
     @OptionGroup var itemToken: ItemTokenOptions
 
-    /// The ID table to train on and where it came from: `--ids`, else keyword IDs made here.
-    func idTable(_ domain: Domain) throws -> (IDTable, String) {
-        if let ids { return (try IDTable.read(URL(fileURLWithPath: ids)), ids) }
-        return (try IDGeneration.keywords(catalog: domain.catalog).table, "keywords (4 most distinctive words)")
+    /// The ID table to train on and where it came from: `--ids` (textual IDs, or semantic codes
+    /// when its `.json` records a code layout: `SemanticIDs.read`), else keyword IDs made here.
+    func idTable(_ domain: Domain) throws -> (ResolvedIDTable, String) {
+        if let ids { return (try SemanticIDs.read(URL(fileURLWithPath: ids)), ids) }
+        return (ResolvedIDTable(table: try IDGeneration.keywords(catalog: domain.catalog).table), "keywords (4 most distinctive words)")
     }
 
     func run() throws {
@@ -100,11 +101,12 @@ struct TrainCommand: ParsableCommand {
                 try trainItemToken(domain: domain, config: config)
                 return
             }
-            let (table, source) = try idTable(domain)
+            let (resolved, source) = try idTable(domain)
+            if let codes = resolved.codes { Log.info("semantic IDs: \(SemanticIDs.describe(codes)); their tokens join the vocabulary as whole pieces") }
             let runner = try RecommenderPipeline.open(
                 folder: URL(fileURLWithPath: out),
-                inputs: .init(dataPath: data, domain: domain, ids: table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },
-                               encoder: resume ? nil : try options.loadEncoder()),
+                inputs: .init(dataPath: data, domain: domain, ids: resolved.table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },
+                               encoder: resume ? nil : try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url),
                 config: config, resume: resume)
             Log.info("training \(runner.model.config.d_model)-d T5 (\(runner.model.config.num_layers)+\(runner.model.config.decoderLayers) layers, vocab \(runner.model.config.vocab_size)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
             let start = Date()

@@ -53,7 +53,7 @@ public struct ItemTokenSettings: Codable, Sendable, Equatable {
 }
 
 extension RecommenderConfig {
-    /// The scheme name recorded in `run.json`: "item-token", or "textual-id" (nil in older runs).
+    /// The scheme name recorded in `run.json` for this scheme (`IDScheme.itemToken`).
     public static let itemTokenScheme = "item-token"
     public var isItemToken: Bool { scheme == Self.itemTokenScheme }
 }

@@ -21,9 +21,16 @@ public enum RecommenderPipeline {
         public var initFolder: URL?
         /// The sentence encoder, for `config.tokenInit == "encoder"`.
         public var encoder: SentenceEncoder?
+        /// The semantic-code layout of `ids` (nil: textual IDs), from `SemanticIDs.read`.
+        public var codes: SemanticCodeLayout?
+        /// The file `ids` was read from: its `.json` and `.quantiser.safetensors` are copied into
+        /// the run folder so the run is self-contained (zero-shot and `serve` code new items with it).
+        public var idsURL: URL?
         public init(dataPath: String, domain: Domain, ids: IDTable, idsSource: String, tokenizer: Tokenizer? = nil, initFolder: URL? = nil,
-                    encoder: SentenceEncoder? = nil) {
+                    encoder: SentenceEncoder? = nil, codes: SemanticCodeLayout? = nil, idsURL: URL? = nil) {
             self.encoder = encoder
+            self.codes = codes
+            self.idsURL = idsURL
             self.dataPath = dataPath
             self.domain = domain
             self.ids = ids
@@ -50,21 +57,31 @@ public enum RecommenderPipeline {
             config = stored
             tokenizer = try Tokenizer(contentsOf: RunFolder.tokenizerURL(folder))
             ids = try IDTable.read(RunFolder.idsURL(folder))
+            if let codes = config.codes { try SemanticIDs.check(ids, layout: codes, file: RunFolder.idsURL(folder).path) }
             var g = SeededGenerator(seed: config.seed)
             model = try T5Model(config: manifest.model, generator: &g)
         } else {
             if fm.fileExists(atPath: RunFolder.lastURL(folder).path) {
                 throw RecommenderError.checkpoint(path: folder.path, message: "holds a run already; pass --resume to continue it or choose another --out")
             }
-            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
             ids = inputs.ids
+            config.codes = inputs.codes
+            if config.scheme == nil { config.scheme = (inputs.codes == nil ? IDScheme.textual : .semantic).rawValue }
+            if let codes = inputs.codes {
+                try SemanticIDs.check(ids, layout: codes, file: inputs.idsURL?.path ?? inputs.idsSource)
+                if config.useUserIDs {
+                    throw RecommenderError.invalidInput("user IDs are made of the words of the user's item IDs; semantic IDs have no words (leave --user-ids off for a table of semantic codes)")
+                }
+            }
+            try fm.createDirectory(at: folder, withIntermediateDirectories: true)
             if let initFolder = inputs.initFolder {
                 config.initFrom = initFolder.standardizedFileURL.path
                 model = try T5Model.load(folder: initFolder)
                 tokenizer = try inputs.tokenizer ?? Tokenizer(contentsOf: initFolder.appendingPathComponent("spiece.model"))
             } else {
                 tokenizer = try inputs.tokenizer ?? SharedVocabulary.train(catalogs: [inputs.domain.catalog], size: config.vocabularySize,
-                                                                                     framing: PromptTemplates.vocabularyFraming(PromptTemplates.named(config.promptFraming)))
+                                                                                     framing: PromptTemplates.vocabularyFraming(PromptTemplates.named(config.promptFraming)),
+                                                                                     symbols: inputs.codes.map(SemanticIDs.vocabularySymbols) ?? [])
                 var t5 = T5Config.preset(config.preset, vocabularySize: tokenizer.vocabularySize)
                 t5.dropout_rate = config.dropout
                 var g = SeededGenerator(seed: config.seed)
@@ -87,8 +104,10 @@ public enum RecommenderPipeline {
             guard tokenizer.vocabularySize <= model.config.vocab_size else {
                 throw T5Error.tokenizerMismatch("the tokenizer has \(tokenizer.vocabularySize) pieces, the model's vocab_size is \(model.config.vocab_size)")
             }
+            if let codes = inputs.codes { try SemanticIDs.checkVocabulary(tokenizer, layout: codes, source: inputs.initFolder?.path ?? "the run's tokenizer") }
             try tokenizer.save(to: RunFolder.tokenizerURL(folder))
             try ids.write(to: RunFolder.idsURL(folder))
+            if let source = inputs.idsURL { try RunFolder.copyIDFiles(from: source, to: folder, semantic: inputs.codes != nil) }
         }
         let split = try Split.leaveOneOut(inputs.domain, historyCap: config.historyCap)
         try LeakChecks.checkSplit(split, against: inputs.domain)
@@ -134,6 +153,7 @@ public enum RecommenderPipeline {
         guard ids.itemIDs == domain.catalog.ids else {
             throw RecommenderError.checkpoint(path: folder.path, message: "its ID table does not match the catalog of \(dataPath) (\(ids.count) IDs, \(domain.catalog.count) items)")
         }
+        if let codes = manifest.config.codes { try SemanticIDs.check(ids, layout: codes, file: RunFolder.idsURL(folder).path) }
         let modelURL = checkpoint == .last ? RunFolder.lastURL(folder) : RunFolder.evaluatedModelURL(folder)
         guard FileManager.default.fileExists(atPath: modelURL.appendingPathComponent("model.safetensors").path) else {
             throw RecommenderError.checkpoint(path: folder.path, message: "has no saved model in \(modelURL.lastPathComponent)/ (a run writes last/ after its first completed epoch)")

@@ -1,5 +1,6 @@
 import Foundation
 import Corpora
+import IDGen
 import T5
 
 /// Everything that decides a recommender run, saved with every checkpoint (`run.json`).
@@ -45,9 +46,14 @@ public struct RecommenderConfig: Codable, Sendable, Equatable {
     /// The prompt framing (`PromptTemplates.named`): nil or "paper" (ten paraphrased templates),
     /// "short" (`user : {history}`). Optional so older run.json files load as "paper".
     public var promptFraming: String?
-    /// "item-token" (one decoder step over an item output table, `ItemToken.swift`, issue 20) or
-    /// nil / "textual-id" (generate the textual ID under the trie). Optional so older run.json load.
+    /// How items are named (`IDScheme`): "textual" (generate the textual ID under the trie; nil in
+    /// run.json files written before issue 19), "semantic" (generate the item's semantic codes
+    /// under the same trie; `codes` holds the layout) or "item-token" (one decoder step over an
+    /// item output table, `ItemToken.swift`, issue 20). Optional so older run.json files load.
     public var scheme: String?
+    /// The semantic-code layout of the run's ID table (nil for textual IDs); its tokens are whole
+    /// pieces of the run's vocabulary (`SemanticIDs.vocabularySymbols`).
+    public var codes: SemanticCodeLayout?
     /// Settings of the item-token scheme (nil for textual IDs).
     public var itemToken: ItemTokenSettings?
 

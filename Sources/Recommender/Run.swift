@@ -47,6 +47,8 @@ public struct RunManifest: Codable, Sendable {
 /// run.json         manifest + resolved config
 /// spiece.model     the shared SentencePiece vocabulary
 /// ids.tsv          the item ID table the run trains on
+/// ids.tsv.json     its metadata, when the table had one (ids generate's FILE.json)
+/// ids.tsv.quantiser.safetensors   a semantic-ID run's quantiser (codes new items)
 /// user_ids.tsv     user IDs from training items only (runs with user IDs)
 /// last/            model (HF folder), optimizer state, state.json — after each completed epoch
 /// best/            model with the best validation NDCG@10
@@ -58,6 +60,29 @@ public enum RunFolder {
     public static func manifestURL(_ run: URL) -> URL { run.appendingPathComponent("run.json") }
     public static func tokenizerURL(_ run: URL) -> URL { run.appendingPathComponent("spiece.model") }
     public static func idsURL(_ run: URL) -> URL { run.appendingPathComponent("ids.tsv") }
+    /// The ID table's metadata (`ids generate`'s `FILE.json`), copied when the table had one.
+    public static func idsMetadataURL(_ run: URL) -> URL { SemanticIDs.metadataURL(table: idsURL(run)) }
+    /// A semantic-ID run's trained quantiser (`FILE.quantiser.safetensors` of its table), copied
+    /// so zero-shot and `serve` code new items with it.
+    public static func quantiserURL(_ run: URL) -> URL { SemanticIDs.quantiserURL(table: idsURL(run)) }
+
+    /// Copies the files that travel with an ID table (`FILE.json`, and for semantic IDs
+    /// `FILE.quantiser.safetensors`) into the run folder; a semantic table without its quantiser
+    /// is noted in the log (the run trains, but cannot code new items).
+    public static func copyIDFiles(from table: URL, to run: URL, semantic: Bool) throws {
+        let fm = FileManager.default
+        var pairs = [(SemanticIDs.metadataURL(table: table), idsMetadataURL(run))]
+        if semantic { pairs.append((SemanticIDs.quantiserURL(table: table), quantiserURL(run))) }
+        for (from, to) in pairs {
+            guard fm.fileExists(atPath: from.path) else {
+                if semantic, to == quantiserURL(run) {
+                    Log.info("note: no quantiser beside \(table.path) (\(from.lastPathComponent)); the run trains, but zeroshot and serve's POST /items cannot code new items")
+                }
+                continue
+            }
+            try AtomicFile.write(Data(contentsOf: from), to: to)
+        }
+    }
     /// Leak-free user IDs (runs with `useUserIDs` only), `user<TAB>ID` per line.
     public static func userIDsURL(_ run: URL) -> URL { run.appendingPathComponent("user_ids.tsv") }
     public static func lastURL(_ run: URL) -> URL { run.appendingPathComponent("last") }
