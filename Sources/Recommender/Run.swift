@@ -243,7 +243,8 @@ public final class RecommenderRunner {
         return ["preset": c.initFrom.map { "init from \($0)" } ?? c.preset.rawValue, "d_model": "\(model.config.d_model)", "layers": "\(model.config.num_layers)+\(model.config.decoderLayers)",
                 "vocab": "\(model.config.vocab_size)", "epochs": "\(c.epochs)", "batch": "\(c.batchSize)", "lr": "\(c.learningRate)",
                 "beams": "\(c.numBeams)", "history": "\(c.historyCap)", "templates_per_sample": "\(c.templatesPerSample)",
-                "user_ids": "\(c.useUserIDs)", "seed": "\(c.seed)", "decoding": "beam search under the ID trie, template 0"]
+                "user_ids": "\(c.useUserIDs)", "seed": "\(c.seed)", "decoding": "beam search under the ID trie, template 0",
+                "ids": c.codes.map { "semantic codes (\(SemanticIDs.describe($0)))" } ?? (c.isItemToken ? "item-token" : "textual")]
     }
 
     func writeLog(_ state: RunState) throws {
