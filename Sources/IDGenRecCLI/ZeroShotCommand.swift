@@ -28,8 +28,9 @@ struct ZeroShotCommand: ParsableCommand {
     @Option(name: .long, help: """
         ID generator for the targets: a generator folder (default RUN/generator when it exists; its \
         spiece.model must be the run's), 'semantic' (the sentence encoder picks each item's words; the \
-        default when the run was trained on semantic IDs and has no generator), or 'keywords' (the item's \
-        most distinctive words).
+        default when the run was trained on semantic-word IDs and has no generator), or 'keywords' (the item's \
+        most distinctive words), or 'codes' (the run's quantiser codes the target's item embeddings; the \
+        default for a run on semantic codes).
         """)
     var generator: String?
     @Option(name: .long, help: "Sentence-transformers BERT folder for 'semantic' (default: $IDGENREC_ENCODER, else checkpoints/encoders/all-MiniLM-L6-v2).") var encoder: String?
@@ -67,7 +68,7 @@ struct ZeroShotCommand: ParsableCommand {
                 return
             }
             let frozen = try FrozenRun.load(runURL)
-            let idSource = try resolveIDSource(runURL, idsSource: frozen.manifest.idsSource)
+            let idSource = try resolveIDSource(runURL, idsSource: frozen.manifest.idsSource, codes: frozen.manifest.config.codes)
             Log.info("zero-shot: run \(runFolder) (trained on \(frozen.manifest.data)), checkpoint \(frozen.checkpoint.lastPathComponent), IDs: \(idSource.label)")
 
             var source: Domain?
@@ -112,8 +113,21 @@ struct ZeroShotCommand: ParsableCommand {
         }
     }
 
-    func resolveIDSource(_ run: URL, idsSource: String) throws -> ZeroShotIDSource {
+    func resolveIDSource(_ run: URL, idsSource: String, codes: SemanticCodeLayout?) throws -> ZeroShotIDSource {
         if generator == "keywords" { return .keywords }
+        if generator == "codes" || (generator == nil && codes != nil) {
+            // A run on semantic codes: the target's items through the run's own quantiser.
+            guard codes != nil else {
+                throw ValidationErrorMessage(message: "--generator codes: run \(run.path) was trained on textual IDs (its run.json records no code layout)")
+            }
+            let url = RunFolder.quantiserURL(run)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw ValidationErrorMessage(message: "run \(run.path) was trained on semantic codes but has no quantiser (\(url.lastPathComponent)); zero-shot codes the target's items with the quantiser that coded the run's items. Train from a table written by `idgenrec ids generate --scheme semantic`, which keeps FILE.quantiser.safetensors beside it, or pass --generator keywords")
+            }
+            let quantiser = try SemanticQuantiser.load(from: url)
+            let loaded = try LoadedEncoder(explicit: encoder)
+            return .codes(quantiser, loaded.encoder, path: url.path)
+        }
         let folder = generator.map { URL(fileURLWithPath: $0) } ?? FrozenRun.generatorURL(run)
         let hasGenerator = FileManager.default.fileExists(atPath: folder.appendingPathComponent("config.json").path)
         if generator == "semantic" || (generator == nil && !hasGenerator && Self.trainedOnSemanticIDs(idsSource)) {

@@ -57,12 +57,18 @@ public enum ZeroShotIDSource {
     /// Semantic ID words (`IDGeneration.semantic`): the sentence encoder picks each target item's
     /// words from its own text; `path` names the encoder folder in reports.
     case semantic(SentenceEncoder, path: String)
+    /// Semantic codes (issue 19): the target's item embeddings through the run's own quantiser
+    /// (`RUN/ids.tsv.quantiser.safetensors`), collision codes in catalog order. The encoder space is
+    /// shared across domains, so the codes are defined; whether they mean to the frozen model what
+    /// the source's codes meant is what the evaluation measures. `path` names the quantiser file.
+    case codes(SemanticQuantiser, SentenceEncoder, path: String)
 
     public var label: String {
         switch self {
         case .keywords: return "keywords (4 most distinctive words)"
         case let .semantic(_, path): return "semantic words (encoder \(path))"
         case let .generator(_, path): return "generator \(path)"
+        case let .codes(_, encoder, path): return "semantic codes (the run's quantiser \(path), encoder \(encoder.folder.url.path))"
         }
     }
 }
@@ -240,6 +246,27 @@ public enum ZeroShot {
             line.finish()
             let made = try IDGeneration.semantic(catalog: target.catalog, itemVectors: vectors, encoder: encoder, options: options, progress: progress)
             assigned = (made.table, made.report)
+        case let .codes(quantiser, encoder, path):
+            guard let layout = config.codes else {
+                throw RecommenderError.invalidInput("run \(run.folder.path) was trained on textual IDs; semantic codes (\(path)) mean nothing to it")
+            }
+            guard quantiser.layout == layout else {
+                throw RecommenderError.invalidInput("\(path): the quantiser's layout (\(SemanticIDs.describe(quantiser.layout))) is not the run's (\(SemanticIDs.describe(layout)))")
+            }
+            let start = Date()
+            let texts = IDGeneration.embeddingTexts(target.catalog)
+            let line = ProgressLine("embed \(target.name) items", total: texts.count, unit: "texts", enabled: progress)
+            let vectors = encoder.encode(texts) { n, _ in line.advance(by: n) }
+            line.finish()
+            let table = try SemanticCodeAssignment.extend(existing: nil, itemIDs: target.catalog.ids, embeddings: vectors, quantiser: quantiser)
+            var report = AssignmentReport()
+            report.entries = table.count
+            report.assigned = table.count
+            report.meanWords = Double(layout.totalLevels)
+            report.maximumWords = layout.totalLevels
+            report.seconds = Date().timeIntervalSince(start)
+            report.entriesPerSecond = Double(table.count) / max(report.seconds, 1e-9)
+            assigned = (table, report)
         case let .generator(folder, path):
             guard folder.tokenizer.modelHash == run.tokenizer.modelHash else {
                 throw RecommenderError.invalidInput("generator \(path): its spiece.model (hash \(folder.tokenizer.modelHash.prefix(12))) is not the run's (\(run.folder.path)/spiece.model, hash \(run.tokenizer.modelHash.prefix(12))); the recommender reads IDs in the run's pieces, so use the generator trained with this run (RUN/generator) or --generator keywords")

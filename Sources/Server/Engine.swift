@@ -23,8 +23,9 @@ public struct ServeOptions: Sendable {
     public var maxBodyBytes: Int = 1 << 20
     /// Most items in one POST /items.
     public var maxItemsPerRequest: Int = 1000
-    /// The sentence encoder folder, loaded only when the run's IDs are semantic (POST /items
-    /// then names new items the way `ids generate --generator semantic --existing` does).
+    /// The sentence encoder folder, loaded only when the run's IDs are semantic words or codes
+    /// (POST /items then names new items the way `ids generate --generator semantic --existing`,
+    /// or codes them with the run's quantiser as `ids generate --scheme semantic --existing` does).
     public var encoder: URL?
     public init() {}
 }
@@ -108,7 +109,7 @@ public final class ServeEngine: @unchecked Sendable {
         }
         self.added = added
         served = catalog
-        newIDs = try NewItemIDs(run: run, idsSource: manifest.idsSource, catalog: catalog.catalog, encoder: options.encoder)
+        newIDs = try NewItemIDs(run: run, idsSource: manifest.idsSource, catalog: catalog.catalog, encoder: options.encoder, codes: manifest.config.codes)
     }
 
     public var catalog: ServedCatalog {
@@ -307,7 +308,7 @@ public final class ServeEngine: @unchecked Sendable {
         }
         let data = runner.trainer.data
         let texts = items.map { ItemText(id: $0.id, fields: $0.fields.map { ($0.key, $0.value) }) }
-        let ids = try newIDs.assign(texts, used: Set(current.textualIDs), usedTokens: Set(current.itemTokens),
+        let ids = try newIDs.assign(texts, used: Set(current.textualIDs), usedTokens: Set(current.itemTokens), table: { try current.table() },
                                     tokenize: { data.tokenizer.encode($0) })
         let rows = zip(items, ids).map { item, id in (id: item.id, fields: item.fields, textualID: id, tokens: data.tokenizer.encode(id)) }
         let next = try current.adding(rows, eos: data.eos)

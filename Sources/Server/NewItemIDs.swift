@@ -4,6 +4,7 @@ import IDGen
 import Recommender
 import Support
 import T5
+import TensorCore
 import TextEncoder
 import Tokenizer
 
@@ -24,6 +25,10 @@ final class NewItemIDs {
         case keywords(words: Int)
         case t5(GeneratorFolder)
         case semantic(PhraseEmbeddings, SemanticWordOptions)
+        /// Semantic codes (issue 19): new items' embeddings through the run's quantiser, the
+        /// smallest free collision code (`SemanticCodeAssignment.extend`, as `ids generate
+        /// --scheme semantic --existing` does); existing items keep their codes.
+        case codes(SentenceEncoder, SemanticQuantiser)
     }
 
     let generator: Generator?
@@ -34,12 +39,27 @@ final class NewItemIDs {
     /// generate --existing` would count them on the catalog with the added items.
     private(set) var extractor: KeywordExtractor
 
-    init(run: URL, idsSource: String, catalog: Catalog, encoder: URL? = nil) throws {
+    init(run: URL, idsSource: String, catalog: Catalog, encoder: URL? = nil, codes: SemanticCodeLayout? = nil) throws {
         var options = IDOptions()
         var generator: Generator?
         var source: String
         let runGenerator = run.appendingPathComponent("generator")
-        if FileManager.default.fileExists(atPath: runGenerator.appendingPathComponent("config.json").path) {
+        let quantiserURL = RunFolder.quantiserURL(run)
+        if codes != nil {
+            if !FileManager.default.fileExists(atPath: quantiserURL.path) {
+                source = "the run is on semantic codes but has no quantiser (\(quantiserURL.lastPathComponent)) to code new items; train from a table of 'idgenrec ids generate --scheme semantic', which keeps it beside the table"
+            } else if let encoder {
+                do {
+                    let quantiser = try SemanticQuantiser.load(from: quantiserURL)
+                    generator = .codes(try SentenceEncoder(folder: encoder), quantiser)
+                    source = "semantic codes from the run's quantiser (\(quantiserURL.path), encoder \(encoder.path))"
+                } catch {
+                    source = "the run is on semantic codes, but its quantiser or the sentence encoder did not load: \(error)"
+                }
+            } else {
+                source = "the run is on semantic codes; coding new items needs the sentence encoder (make setup, or serve --encoder DIR)"
+            }
+        } else if FileManager.default.fileExists(atPath: runGenerator.appendingPathComponent("config.json").path) {
             generator = .t5(try GeneratorFolder.load(runGenerator))
             source = "the run's generator (\(runGenerator.path))"
         } else if idsSource.hasPrefix("keywords") {
@@ -85,8 +105,12 @@ final class NewItemIDs {
     /// One new, unused ID per item, in order. `used`: every ID of the table. `tokenize` gives an
     /// ID's tokens; an ID whose tokens equal an existing item's (the tokenizer can map two
     /// strings to the same pieces) is reserved and its item assigned again.
-    func assign(_ items: [ItemText], used: Set<String>, usedTokens: Set<[Int32]>, tokenize: (String) -> [Int32]) throws -> [String] {
+    func assign(_ items: [ItemText], used: Set<String>, usedTokens: Set<[Int32]>, table: () throws -> IDTable,
+                tokenize: (String) -> [Int32]) throws -> [String] {
         guard let generator else { throw ServeError(501, source, field: "items") }
+        if case let .codes(encoder, quantiser) = generator {
+            return try assignCodes(items, table: try table(), encoder: encoder, quantiser: quantiser)
+        }
         var extractor = self.extractor
         extractor.addDocuments(items)
         var reserved = used
@@ -113,6 +137,8 @@ final class NewItemIDs {
                 var g = try SemanticCandidateGenerator(items: batch, extractor: extractor, itemVectors: vectors, phrases: phrases, options: semanticOptions)
                 g.prepare(Array(batch.indices))
                 ids = try assigner.assign(entries, generator: &g, reserved: reserved).ids
+            case .codes:
+                preconditionFailure("semantic codes are assigned by assignCodes")
             }
             var again: [Int] = []
             for i in pending {
@@ -132,5 +158,25 @@ final class NewItemIDs {
         }
         self.extractor = extractor
         return result.map { $0! }
+    }
+
+    /// Semantic codes for new items; `table` is the served table (catalog and items added so far).
+    private func assignCodes(_ items: [ItemText], table: IDTable, encoder: SentenceEncoder, quantiser: SemanticQuantiser) throws -> [String] {
+        // The item texts as `ids generate` embeds them (`key: value; …`).
+        let vectors = encoder.encode(items.map(\.rendered)) // [new items, dim]
+        let dim = vectors.shape[1]
+        // `extend` takes one row per item; the existing items' rows are not read (they keep their codes).
+        let rows = Tensor(zeros: [table.count + items.count, dim])
+        (rows.pointer + table.count * dim).update(from: vectors.pointer, count: items.count * dim)
+        let extended: IDTable
+        do {
+            extended = try SemanticCodeAssignment.extend(existing: table, itemIDs: table.itemIDs + items.map(\.id), embeddings: rows, quantiser: quantiser)
+        } catch {
+            throw ServeError(422, "\(error)", field: "items")
+        }
+        return try items.enumerated().map { i, item in
+            guard let id = extended.textualID(of: item.id) else { throw ServeError(500, "no semantic ID for item '\(item.id)'", field: "items[\(i)]") }
+            return id
+        }
     }
 }
