@@ -93,4 +93,41 @@ final class SemanticCLITests: XCTestCase {
         XCTAssertNotEqual(b.status, 0)
         XCTAssert(b.stderr.contains("bad.tsv:3"), b.stderr)
     }
+
+    /// The whole pipeline on a generated table: `ids generate --scheme semantic` (on the committed
+    /// tiny-bert encoder) → `train` (the quantiser travels into the run) → `zeroshot` on another
+    /// domain, whose items the run's quantiser codes.
+    func testGeneratedTableTrainsAndGoesZeroShot() throws {
+        let base = ScratchSpace.root.appendingPathComponent("semantic-generated-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        let tinyBert = CLI.packageRoot.appendingPathComponent("Tests/TextEncoderTests/Fixtures/tiny-bert").path
+        let table = base.appendingPathComponent("codes.tsv")
+        let g = try CLI.run(["ids", "generate", "--scheme", "semantic", "--data", Self.kitchen, "--out", table.path, "--encoder", tinyBert])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        let run = base.appendingPathComponent("run")
+        let t = try CLI.run(["train", "--data", Self.kitchen, "--sample-users", "40", "--ids", table.path, "--preset", "tiny", "--epochs", "1",
+                             "--batch-size", "16", "--validation-users", "10", "--test-users", "10", "--beams", "4", "--out", run.path])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        for name in ["ids.tsv", "ids.tsv.json", "ids.tsv.quantiser.safetensors"] {
+            XCTAssert(FileManager.default.fileExists(atPath: run.appendingPathComponent(name).path), name)
+        }
+        XCTAssertEqual(try String(contentsOf: run.appendingPathComponent("ids.tsv"), encoding: .utf8), try String(contentsOf: table, encoding: .utf8))
+        let pets = CLI.packageRoot.appendingPathComponent("corpora/synthetic/pets").path
+        let json = base.appendingPathComponent("zs.json")
+        let z = try CLI.run(["zeroshot", "--run", run.path, "--data", pets, "--users", "10", "--encoder", tinyBert, "--no-source-data", "--json", json.path])
+        XCTAssertEqual(z.status, 0, z.stderr)
+        XCTAssert(z.stdout.contains("semantic codes"), z.stdout)
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: json)) as! [[String: Any]]
+        XCTAssertEqual(results.count, 1)
+        XCTAssertEqual((results[0]["zero_shot"] as? [String: Any])?["users"] as? Int, 10)
+        // Textual IDs mean nothing to it as codes: asking for codes on a textual run is refused.
+        let keywordsRun = base.appendingPathComponent("kw")
+        let k = try CLI.run(["train", "--data", Self.kitchen, "--sample-users", "40", "--preset", "tiny", "--epochs", "1", "--batch-size", "16",
+                             "--validation-users", "10", "--test-users", "10", "--beams", "4", "--out", keywordsRun.path])
+        XCTAssertEqual(k.status, 0, k.stderr)
+        let refused = try CLI.run(["zeroshot", "--run", keywordsRun.path, "--data", pets, "--generator", "codes", "--no-source-data"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssert(refused.stderr.contains("textual IDs"), refused.stderr)
+    }
 }

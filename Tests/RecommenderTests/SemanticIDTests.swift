@@ -225,6 +225,7 @@ final class SemanticIDTests: XCTestCase {
         let wide = try IDTable(itemIDs: table.itemIDs, textualIDs: table.itemIDs.indices.map { "<a_\($0 + 300)><b_0><c_0><d_0>" })
         try wide.write(to: bare)
         XCTAssertThrowsError(try SemanticIDs.read(bare)) { XCTAssert("\($0)".contains(".json"), "\($0)") }
+        ids[4] = "rose cream"
         try IDTable(itemIDs: table.itemIDs, textualIDs: ids).write(to: bare)
         XCTAssertThrowsError(try SemanticIDs.read(bare)) { XCTAssert("\($0)".contains("mixes"), "\($0)") }
         // Textual IDs stay textual.

@@ -322,6 +322,77 @@ final class ServerTests: XCTestCase {
         for id in servedIDs { XCTAssertFalse(existing.textualIDs.contains(id)) }
     }
 
+    /// POST /items on a run of semantic codes (issue 19): the run's quantiser codes the new items
+    /// exactly as `SemanticCodeAssignment.extend` (what `ids generate --scheme semantic
+    /// --existing` calls) does, and they are recommendable at once; 501 without the encoder or
+    /// without the quantiser.
+    func testItemsOfASemanticCodeRunGetTheQuantisersCodes() throws {
+        let tinyBert = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("TextEncoderTests/Fixtures/tiny-bert")
+        let domain = Self.toyDomain()
+        let encoder = try SentenceEncoder(folder: tinyBert)
+        let vectors = encoder.encode(IDGeneration.embeddingTexts(domain.catalog))
+        var settings = SemanticQuantiserSettings(kind: .rkmeans)
+        settings.levels = 2
+        settings.codebookSize = 4
+        settings.disambiguationSize = 16
+        let trained = try SemanticQuantiserTraining.train(embeddings: vectors, settings: settings)
+        let table = try SemanticCodeAssignment.assign(itemIDs: domain.catalog.ids, codes: trained.codes, layout: settings.layout)
+        let folder = ScratchSpace.root.appendingPathComponent("serve-codes-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var config = RecommenderConfig()
+        config.preset = .tiny
+        config.epochs = 1
+        config.batchSize = 8
+        config.validationUsers = 8
+        config.vocabularySize = 600
+        config.numBeams = 4
+        let runner = try RecommenderPipeline.open(folder: folder, inputs: .init(dataPath: "toy", domain: domain, ids: table, idsSource: "codes",
+                                                                               codes: settings.layout),
+                                                  config: config, resume: false)
+        runner.verbose = false
+        try runner.train(resume: false)
+        let body = #"[{"id": "n1", "title": "argan rose soap bar"}, {"id": "n2", "title": "argan rose soap bar", "brand": "Acme"}, {"id": "n3", "title": "mint comb lotion"}]"#
+
+        // No quantiser in the run folder yet: 501 naming it.
+        var options = ServeOptions()
+        options.encoder = tinyBert
+        let noQuantiser = try Served(options: options, run: folder)
+        let r0 = try noQuantiser.call("POST", "/items", body)
+        noQuantiser.stop()
+        XCTAssertEqual(r0.status, 501, r0.text)
+        XCTAssert(r0.text.contains("quantiser"), r0.text)
+
+        try trained.quantiser.save(to: RunFolder.quantiserURL(folder))
+        let noEncoder = try Served(run: folder)
+        let r1 = try noEncoder.call("POST", "/items", body)
+        noEncoder.stop()
+        XCTAssertEqual(r1.status, 501, r1.text)
+        XCTAssert(r1.text.contains("sentence encoder"), r1.text)
+
+        let served = try Served(options: options, run: folder)
+        defer { served.stop() }
+        XCTAssert(served.engine.idSource.hasPrefix("semantic codes"), served.engine.idSource)
+        let r = try served.call("POST", "/items", body)
+        XCTAssertEqual(r.status, 201, r.text)
+        let servedIDs = ((r.json as? [String: Any])?["items"] as? [[String: String]] ?? []).map { $0["textual_id"] ?? "" }
+
+        var catalog = domain.catalog
+        catalog.append(id: "n1", fields: [TextField("title", "argan rose soap bar")])
+        catalog.append(id: "n2", fields: [TextField("title", "argan rose soap bar"), TextField("brand", "Acme")])
+        catalog.append(id: "n3", fields: [TextField("title", "mint comb lotion")])
+        let all = encoder.encode(IDGeneration.embeddingTexts(catalog))
+        let expected = try SemanticCodeAssignment.extend(existing: table, itemIDs: catalog.ids, embeddings: all, quantiser: trained.quantiser)
+        XCTAssertEqual(servedIDs, ["n1", "n2", "n3"].map { expected.textualID(of: $0) ?? "?" })
+        XCTAssertEqual(Set(servedIDs).count, 3)
+        for id in servedIDs {
+            XCTAssertNotNil(settings.layout.codes(of: id), id)
+            XCTAssertFalse(table.textualIDs.contains(id))
+        }
+        let rec = try served.call("POST", "/recommend", #"{"history": ["n1", "i3"], "k": 3}"#)
+        XCTAssertEqual(rec.status, 200, rec.text)
+    }
+
     func testConcurrentRecommendsAreBatched() throws {
         var options = ServeOptions()
         options.batchWindow = 0.05
