@@ -14,6 +14,12 @@ extension IDsCommand.Generate {
 
     func generateSemanticCodes() throws {
         let outURL = URL(fileURLWithPath: out)
+        if let quantiser, SemanticQuantiserSettings.Kind(rawValue: quantiser) == nil {
+            throw ValidationErrorMessage(message: "--quantiser: expected 'rkmeans' or 'rqvae', found '\(quantiser)'")
+        }
+        if let cooccurrence, !["on", "off"].contains(cooccurrence) {
+            throw ValidationErrorMessage(message: "--cooccurrence: expected 'on' or 'off', found '\(cooccurrence)'")
+        }
         let (domain, _) = try dataset.load(data)
         let catalog = domain.catalog
         let loaded: LoadedEncoder
