@@ -23,6 +23,17 @@ enum RQVAE {
         var quantisation: Float
         /// codes[l][row]
         var codes: [[Int]]
+        /// The values behind every stop-gradient of this pass.
+        var stopped: Stopped
+    }
+
+    /// Values the loss treats as constants (sg[·]): the residuals and codes of each level and the
+    /// straight-through shift Σe − z. A gradient check holds them fixed so that finite
+    /// differences measure the same function the backward pass differentiates.
+    struct Stopped {
+        var residuals: [Tensor] = []
+        var codeVectors: [Tensor] = []
+        var shift: Tensor?
     }
 
     static func mlp(_ x: Variable, _ layers: [Layer]) -> Variable {
@@ -37,30 +48,36 @@ enum RQVAE {
     /// The loss of one batch `x` [B, dim]. `codes` fixes each level's codes (gradient checks: the
     /// nearest-code choice is piecewise constant); nil chooses the nearest codes.
     static func forward(x: Variable, encoder: [Layer], decoder: [Layer], codebooks: [Variable], beta: Float,
-                        codes fixed: [[Int]]? = nil) -> Forward {
+                        codes fixed: [[Int]]? = nil, stopped frozen: Stopped? = nil) -> Forward {
         let z = mlp(x, encoder) // [B, latent]
         let batch = z.shape[0]
         var r = z
         let sum = Tensor(zeros: z.shape)
         var quantisation: Variable?
         var codes: [[Int]] = []
+        var stopped = Stopped()
         for (l, codebook) in codebooks.enumerated() {
             let chosen = fixed?[l] ?? SemanticQuantiser.nearest(r.value, codebook: codebook.value)
             codes.append(chosen)
             let e = embedding(codebook, indices: IntTensor(shape: [batch], values: chosen)) // [B, latent]
-            let toCode = sub(Variable(r.value), e) // sg[r] − e: moves the codebook
-            let toResidual = sub(r, Variable(e.value)) // r − sg[e]: commits the encoder
+            let rStop = frozen?.residuals[l] ?? r.value, eStop = frozen?.codeVectors[l] ?? e.value
+            stopped.residuals.append(rStop)
+            stopped.codeVectors.append(eStop)
+            let toCode = sub(Variable(rStop), e) // sg[r] − e: moves the codebook
+            let toResidual = sub(r, Variable(eStop)) // r − sg[e]: commits the encoder
             let term = add(mean(mul(toCode, toCode)), scale(mean(mul(toResidual, toResidual)), beta))
             quantisation = quantisation.map { add($0, term) } ?? term
             r = toResidual
             Ops.addInPlace(sum, e.value)
         }
-        let zq = add(z, Variable(Ops.sub(sum, z.value))) // value Σe, gradient to z
+        let shift = frozen?.shift ?? Ops.sub(sum, z.value)
+        stopped.shift = shift
+        let zq = add(z, Variable(shift)) // value Σe, gradient to z (straight-through)
         let xHat = mlp(zq, decoder)
         let err = sub(xHat, x)
         let reconstruction = mean(mul(err, err))
         let q = quantisation ?? Variable(Tensor(scalar: 0))
-        return Forward(loss: add(reconstruction, q), reconstruction: reconstruction.value.item, quantisation: q.value.item, codes: codes)
+        return Forward(loss: add(reconstruction, q), reconstruction: reconstruction.value.item, quantisation: q.value.item, codes: codes, stopped: stopped)
     }
 
     static func makeLayers(_ sizes: [Int], generator: inout SeededGenerator) -> [Layer] {
@@ -117,6 +134,7 @@ enum RQVAE {
             }
             codebooks.append(.parameter(fit.centroids))
         }
+        withExtendedLifetime(residual) {}
         residual = Tensor(zeros: [0])
 
         let parameters = (encoder + decoder).enumerated().flatMap { k, layer in
@@ -161,6 +179,7 @@ enum RQVAE {
                         for j in 0 ..< d { r[j] -= e[j] }
                     }
                 }
+                withExtendedLifetime(latent) {}
             }
             if progress {
                 Log.info(String(format: "RQ-VAE epoch %d/%d: reconstruction %.5f, codebook+commitment %.5f, %d dead codes reset",

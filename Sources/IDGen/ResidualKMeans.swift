@@ -152,12 +152,13 @@ enum ResidualKMeans {
                 let r = residual.pointer + i * d, centre = result.centroids.pointer + c * d
                 for j in 0 ..< d { r[j] -= centre[j] }
             }
-            codebooks.append(result.centroids.scalars)
+            codebooks.append(withExtendedLifetime(result) { result.centroids.scalars })
             if progress {
                 Log.info(String(format: "residual k-means level %@: %d codes, at most %d items each, %.1f s",
                                 SemanticCodeLayout.letter(level), k, capacity, Date().timeIntervalSince(started)))
             }
         }
+        withExtendedLifetime(residual) {}
         return (codebooks, codes)
     }
 }

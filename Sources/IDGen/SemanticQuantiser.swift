@@ -155,6 +155,7 @@ public struct SemanticQuantiser: Sendable {
             }
             out[i] = best
         }
+        withExtendedLifetime(scores) {}
         return out
     }
 

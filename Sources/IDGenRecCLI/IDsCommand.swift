@@ -32,6 +32,9 @@ struct IDsCommand: ParsableCommand {
         @Option(name: .long, help: "Semantic scheme: quantised levels (default 3; a collision level follows).") var levels: Int?
         @Option(name: .long, help: "Semantic scheme: codes per level (default 256; clamped to the item count for tiny catalogs).") var codebookSize: Int?
         @Option(name: .long, help: "Semantic scheme: fuse training co-occurrence into the embeddings first, 'on' or 'off' (default off; docs/ids.md).") var cooccurrence: String?
+        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: epochs over the training pairs (default 2).") var fusionEpochs: Int?
+        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: learning rate of the projection (default 1e-3).") var fusionLearningRate: Float?
+        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: weight of the content term (default 1).") var fusionContentWeight: Float?
         @Option(name: .long, help: """
             Textual scheme: generator 'semantic' (the default; no model trained: the item's words that the pretrained \
             sentence encoder finds closest to the item's text, diverse, in reading order; needs `make setup` \
@@ -76,7 +79,8 @@ struct IDsCommand: ParsableCommand {
                                    ("--allow-repeated-words", allowRepeatedWords), ("--keep-case", keepCase), ("--field-weights", fieldWeights != nil),
                                    ("--user-ids", userIDs != nil)].filter(\.1).map(\.0)
                 let semanticOnly = [("--quantiser", quantiser != nil), ("--levels", levels != nil), ("--codebook-size", codebookSize != nil),
-                                    ("--cooccurrence", cooccurrence != nil)].filter(\.1).map(\.0)
+                                    ("--cooccurrence", cooccurrence != nil), ("--fusion-epochs", fusionEpochs != nil),
+                                    ("--fusion-learning-rate", fusionLearningRate != nil), ("--fusion-content-weight", fusionContentWeight != nil)].filter(\.1).map(\.0)
                 if scheme == "semantic" {
                     if !textualOnly.isEmpty {
                         throw ValidationErrorMessage(message: "\(textualOnly.joined(separator: ", ")) only apply to --scheme textual (the scheme is 'semantic')")

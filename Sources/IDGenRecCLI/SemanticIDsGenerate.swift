@@ -14,6 +14,12 @@ extension IDsCommand.Generate {
 
     func generateSemanticCodes() throws {
         let outURL = URL(fileURLWithPath: out)
+        if let quantiser, SemanticQuantiserSettings.Kind(rawValue: quantiser) == nil {
+            throw ValidationErrorMessage(message: "--quantiser: expected 'rkmeans' or 'rqvae', found '\(quantiser)'")
+        }
+        if let cooccurrence, !["on", "off"].contains(cooccurrence) {
+            throw ValidationErrorMessage(message: "--cooccurrence: expected 'on' or 'off', found '\(cooccurrence)'")
+        }
         let (domain, _) = try dataset.load(data)
         let catalog = domain.catalog
         let loaded: LoadedEncoder
@@ -30,8 +36,14 @@ extension IDsCommand.Generate {
         let fusionOptions: CooccurrenceFusionOptions = {
             var o = CooccurrenceFusionOptions()
             o.seed = seed
+            if let fusionEpochs { o.epochs = fusionEpochs }
+            if let fusionLearningRate { o.learningRate = fusionLearningRate }
+            if let fusionContentWeight { o.contentWeight = fusionContentWeight }
             return o
         }()
+        if (cooccurrence ?? (Self.defaultCooccurrence ? "on" : "off")) != "on", fusionEpochs != nil || fusionLearningRate != nil || fusionContentWeight != nil {
+            throw ValidationErrorMessage(message: "--fusion-epochs, --fusion-learning-rate and --fusion-content-weight only apply with --cooccurrence on")
+        }
         let pairs = try CooccurrenceFusion.pairs(split: split, window: fusionOptions.window)
 
         let started = Date()
@@ -40,7 +52,8 @@ extension IDsCommand.Generate {
         var kept = 0
         if let existing {
             let given = [("--quantiser", quantiser != nil), ("--levels", levels != nil), ("--codebook-size", codebookSize != nil),
-                         ("--cooccurrence", cooccurrence != nil)].filter(\.1).map(\.0)
+                         ("--cooccurrence", cooccurrence != nil), ("--fusion-epochs", fusionEpochs != nil),
+                         ("--fusion-learning-rate", fusionLearningRate != nil), ("--fusion-content-weight", fusionContentWeight != nil)].filter(\.1).map(\.0)
             if !given.isEmpty {
                 throw ValidationErrorMessage(message: "\(given.joined(separator: ", ")): with --existing the quantiser saved beside \(existing) is reused as it is")
             }
