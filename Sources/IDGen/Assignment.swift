@@ -85,6 +85,8 @@ public struct AssignmentReport: Codable, Sendable, Equatable {
     public var maximumWords = 0
     public var seconds = 0.0
     public var entriesPerSecond = 0.0
+
+    public init() {}
 }
 
 /// First-come, first-served unique ID assignment with collision resolution (METHOD.md §2).

@@ -32,6 +32,12 @@ public struct IDTableMetadata: Codable, Sendable {
     public var semantic: SemanticWordOptions?
     /// For a semantic-ID table (`ids generate --scheme semantic`): its code layout; nil for textual IDs.
     public var codes: SemanticCodeLayout?
+    /// Semantic-ID tables: how the quantiser was trained (it is saved as FILE.quantiser.safetensors).
+    public var quantiser: SemanticQuantiserSettings?
+    /// Semantic-ID tables: the co-occurrence fusion settings (nil = content only).
+    public var cooccurrence: CooccurrenceFusionOptions?
+    /// Semantic-ID tables: codebook usage, collisions and co-occurring pairs sharing codes.
+    public var codeReport: SemanticCodeReport?
     public var createdAt: String
 
     public init(data: String, items: Int, generator: String, generatorHash: String?, tokenizerHash: String?,

@@ -9,44 +9,56 @@ import TextEncoder
 /// `idgenrec ids generate`: a unique textual ID for every item of a catalog.
 struct IDsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ids", abstract: "Textual item IDs.", subcommands: [Generate.self])
+        commandName: "ids", abstract: "Item IDs: textual (words) or semantic (quantised codes).", subcommands: [Generate.self])
 
     struct Generate: ParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Give every item of a catalog a short, unique, human-word ID.",
+            abstract: "Give every item of a catalog a short, unique ID: human words (textual) or codes (semantic).",
             discussion: """
-            Items are processed in catalog order (the order of the item file); the highest-scoring \
-            unused candidate wins. Output: TSV item_id<TAB>textual id, and FILE.json with the options, \
-            the generator and a report.
+            --scheme textual (the default): items are processed in catalog order (the order of the item file); \
+            the highest-scoring unused candidate wins. Output: TSV item_id<TAB>textual id, and FILE.json with the \
+            options, the generator and a report.
+            --scheme semantic (TIGER): the items' sentence-encoder embeddings are quantised into --levels codes \
+            of --codebook-size each, plus a collision code, written as <a_17><b_203><c_5><d_0>; the quantiser is \
+            saved as FILE.quantiser.safetensors (docs/ids.md). Not to be confused with --generator semantic, \
+            which picks textual words with the encoder.
             """)
 
         @Option(name: .long, help: "Dataset folder.") var data: String
         @OptionGroup var dataset: DatasetOptions
         @Option(name: .long, help: "Output TSV file.") var out: String
+        @Option(name: .long, help: "ID scheme: 'textual' (words, the default) or 'semantic' (quantised codes, TIGER).") var scheme: String = "textual"
+        @Option(name: .long, help: "Semantic scheme: quantiser 'rqvae' (TIGER's RQ-VAE, the default) or 'rkmeans' (balanced residual k-means).") var quantiser: String?
+        @Option(name: .long, help: "Semantic scheme: quantised levels (default 3; a collision level follows).") var levels: Int?
+        @Option(name: .long, help: "Semantic scheme: codes per level (default 256; clamped to the item count for tiny catalogs).") var codebookSize: Int?
+        @Option(name: .long, help: "Semantic scheme: fuse training co-occurrence into the embeddings first, 'on' (the default; pairs from the training split only) or 'off' (content only; docs/ids.md).") var cooccurrence: String?
+        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: epochs over the training pairs (default 2).") var fusionEpochs: Int?
+        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: learning rate of the projection (default 3e-3).") var fusionLearningRate: Float?
+        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: weight of the content term (default 0.3).") var fusionContentWeight: Float?
         @Option(name: .long, help: """
-            Generator: 'semantic' (the default; no model trained: the item's words that the pretrained \
+            Textual scheme: generator 'semantic' (the default; no model trained: the item's words that the pretrained \
             sentence encoder finds closest to the item's text, diverse, in reading order; needs `make setup` \
             or --encoder), 'bootstrap' (train a T5 generator on this catalog first, saved as OUT.generator/), \
             'keywords' (most distinctive words of the item's own text), or a folder holding a trained \
             generator or a Hugging Face T5 (config.json, model.safetensors, spiece.model).
             """)
-        var generator: String = "semantic"
+        var generator: String?
         @Option(name: .long, help: "Bootstrap: what the generator learns to write: 'keywords' (IDF keywords, the default) or 'semantic' (semantic ID words, needs the sentence encoder).")
         var bootstrapTargets: String?
-        @Option(name: .long, help: "Sentence-transformers BERT folder for 'semantic' (default: $\(EncoderFolder.environmentVariable), else \(EncoderFolder.defaultRelativePath)).")
+        @Option(name: .long, help: "Sentence-transformers BERT folder for --generator semantic and --scheme semantic (default: $\(EncoderFolder.environmentVariable), else \(EncoderFolder.defaultRelativePath)).")
         var encoder: String?
-        @Option(name: .long, help: "Item-embedding cache for 'semantic' (default: OUT.embeddings.safetensors; 'idgenrec embed --out' files are accepted).")
+        @Option(name: .long, help: "Item-embedding cache for --generator semantic and --scheme semantic (default: OUT.embeddings.safetensors; 'idgenrec embed --out' files are accepted).")
         var embeddings: String?
-        @Option(name: .long, help: "Semantic: diversity weight of the word choice (0 = closest words only, 1 = most different).") var diversity: Float = 0.3
-        @Option(name: .long, help: "Semantic: an item's most distinctive words that compete for its ID.") var candidateWords: Int = 16
-        @Flag(name: .long, help: "Semantic: also offer adjacent title word pairs as candidates (more encoder work).") var titlePhrases = false
+        @Option(name: .long, help: "Semantic words: diversity weight of the word choice (0 = closest words only, 1 = most different; default 0.3).") var diversity: Float?
+        @Option(name: .long, help: "Semantic words: an item's most distinctive words that compete for its ID (default 16).") var candidateWords: Int?
+        @Flag(name: .long, help: "Semantic words: also offer adjacent title word pairs as candidates (more encoder work).") var titlePhrases = false
         @Option(name: .long, help: "Bootstrap: generator model preset (tiny, cpu, t5-small; default tiny).") var preset: String?
         @Option(name: .long, help: "Bootstrap: training epochs over the catalog (default 30; a tiny T5 needs ~30 on a catalog of 1,000 items).") var epochs: Int?
         @Option(name: .long, help: "Bootstrap: SentencePiece vocabulary size (default 8000).") var vocabularySize: Int?
         @Option(name: .long, help: "Bootstrap: start the generator from this Hugging Face T5 folder (e.g. an 'idgenrec pretrain' output; its spiece.model is the vocabulary) instead of a random --preset T5.") var initFrom: String?
-        @Option(name: .long, help: "Existing ID table (TSV): its IDs are kept; only new items get IDs.") var existing: String?
-        @Option(name: .long, help: "Words per keyword ID.") var words: Int = 4
-        @Option(name: .long, help: "Cut IDs to at most this many words (0 = no limit).") var maxWords: Int = 0
+        @Option(name: .long, help: "Existing ID table (TSV): its IDs are kept; only new items get IDs (semantic: with the quantiser saved beside it).") var existing: String?
+        @Option(name: .long, help: "Words per keyword ID (default 4).") var words: Int?
+        @Option(name: .long, help: "Cut IDs to at most this many words (0 = no limit, the default).") var maxWords: Int?
         @Flag(name: .long, help: "Allow words that do not occur in the item's own text (default: only the item's own words).") var allowNewWords = false
         @Flag(name: .long, help: "Keep repeated words inside an ID (default: a word already in the ID is dropped).") var allowRepeatedWords = false
         @Flag(name: .long, help: "Keep letter case (default: fold to lower case).") var keepCase = false
@@ -57,6 +69,30 @@ struct IDsCommand: ParsableCommand {
 
         func run() throws {
             try runReportingErrors {
+                guard ["textual", "semantic"].contains(scheme) else {
+                    throw ValidationErrorMessage(message: "--scheme: expected 'textual' or 'semantic', found '\(scheme)'")
+                }
+                let textualOnly = [("--generator", generator != nil), ("--bootstrap-targets", bootstrapTargets != nil), ("--diversity", diversity != nil),
+                                   ("--candidate-words", candidateWords != nil), ("--title-phrases", titlePhrases), ("--preset", preset != nil),
+                                   ("--epochs", epochs != nil), ("--vocabulary-size", vocabularySize != nil), ("--init-from", initFrom != nil),
+                                   ("--words", words != nil), ("--max-words", maxWords != nil), ("--allow-new-words", allowNewWords),
+                                   ("--allow-repeated-words", allowRepeatedWords), ("--keep-case", keepCase), ("--field-weights", fieldWeights != nil),
+                                   ("--user-ids", userIDs != nil)].filter(\.1).map(\.0)
+                let semanticOnly = [("--quantiser", quantiser != nil), ("--levels", levels != nil), ("--codebook-size", codebookSize != nil),
+                                    ("--cooccurrence", cooccurrence != nil), ("--fusion-epochs", fusionEpochs != nil),
+                                    ("--fusion-learning-rate", fusionLearningRate != nil), ("--fusion-content-weight", fusionContentWeight != nil)].filter(\.1).map(\.0)
+                if scheme == "semantic" {
+                    if !textualOnly.isEmpty {
+                        throw ValidationErrorMessage(message: "\(textualOnly.joined(separator: ", ")) only apply to --scheme textual (the scheme is 'semantic')")
+                    }
+                    try generateSemanticCodes()
+                    return
+                }
+                if !semanticOnly.isEmpty {
+                    throw ValidationErrorMessage(message: "\(semanticOnly.joined(separator: ", ")) only apply to --scheme semantic (the scheme is 'textual')")
+                }
+                let generator = generator ?? "semantic", words = words ?? 4, maxWords = maxWords ?? 0
+                let diversity = diversity ?? 0.3, candidateWords = candidateWords ?? 16
                 let (domain, _) = try dataset.load(data)
                 var options = IDOptions()
                 options.keywordCount = words
