@@ -81,6 +81,7 @@ public enum CoTraining {
     @discardableResult
     public static func run(folder: URL, dataPath: String, domain: Domain, config: CoTrainConfig, resume: Bool,
                            recommenderInit: URL? = nil, generatorInit: URL? = nil, bootstrapFrom: URL? = nil,
+                           bootstrapTargets: (() throws -> [[String]])? = nil,
                            verbose: Bool = true) throws -> [RoundReport] {
         let fm = FileManager.default
         let stateDir = folder.appendingPathComponent("state")
@@ -128,7 +129,7 @@ public enum CoTraining {
                 if verbose { Log.info("bootstrap: generator and \(ids.count) IDs from \(source.path)") }
             } else {
                 (generator, ids) = try bootstrap(domain: domain, config: config, recommenderInit: recommenderInit,
-                                                 generatorInit: generatorInit, verbose: verbose)
+                                                 generatorInit: generatorInit, targetWords: try bootstrapTargets?(), verbose: verbose)
             }
             try RunFolder.replaceFolder(folder.appendingPathComponent("bootstrap")) { tmp in
                 try generator.save(tmp.appendingPathComponent("generator"))
@@ -255,8 +256,10 @@ public enum CoTraining {
 
     /// The vocabulary (from an init folder, else trained on the catalog text), the bootstrapped
     /// generator and its IDs for the catalog.
+    /// `targetWords`: the generator's bootstrap targets per catalog item (e.g. semantic ID words);
+    /// nil = the items' IDF keywords.
     static func bootstrap(domain: Domain, config: CoTrainConfig, recommenderInit: URL?, generatorInit: URL?,
-                          verbose: Bool) throws -> (GeneratorFolder, IDTable) {
+                          targetWords: [[String]]? = nil, verbose: Bool) throws -> (GeneratorFolder, IDTable) {
         let tokenizer: Tokenizer
         if let source = generatorInit ?? recommenderInit {
             tokenizer = try Tokenizer(contentsOf: source.appendingPathComponent("spiece.model"))
@@ -268,7 +271,8 @@ public enum CoTraining {
             Log.info("vocabulary: \(tokenizer.vocabularySize) pieces; bootstrapping the ID generator from \(generatorInit?.path ?? "a random \(config.generator.preset.rawValue) T5")")
         }
         let generator = try GeneratorFolder.bootstrap(catalogs: [domain.catalog], tokenizer: tokenizer, config: config.generator,
-                                                      fieldWeights: config.ids.fieldWeights, initFrom: generatorInit, verbose: verbose)
+                                                      fieldWeights: config.ids.fieldWeights, initFrom: generatorInit, targetWords: targetWords,
+                                                      verbose: verbose)
         var candidates = generator.candidateGenerator(for: domain.catalog)
         let ids = try IDGeneration.assign(catalog: domain.catalog, generator: &candidates, options: config.ids, progress: verbose).table
         return (generator, ids)

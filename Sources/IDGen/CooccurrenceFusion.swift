@@ -11,11 +11,11 @@ public struct CooccurrenceFusionOptions: Codable, Sendable, Equatable {
     public var window = 1
     public var epochs = 2
     public var batchSize = 512
-    public var learningRate: Float = 1e-3
+    public var learningRate: Float = 3e-3
     /// InfoNCE temperature.
     public var temperature: Float = 0.1
     /// Weight of the content term: mean over the batch of ‖y − x‖² (keeps the projection near the text embedding).
-    public var contentWeight: Float = 1
+    public var contentWeight: Float = 0.3
     public var seed: UInt64 = 0
 
     public init() {}

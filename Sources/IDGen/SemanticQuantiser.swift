@@ -11,7 +11,7 @@ public struct SemanticQuantiserSettings: Codable, Sendable, Equatable {
         case rqvae
     }
 
-    public var kind: Kind = .rkmeans
+    public var kind: Kind = .rqvae
     public var levels = 3
     public var codebookSize = 256
     public var disambiguationSize = 256
@@ -33,7 +33,7 @@ public struct SemanticQuantiserSettings: Codable, Sendable, Equatable {
     /// Rows of the first (shuffled) epoch whose latent residuals initialise the codebooks by k-means.
     public var initRows = 4096
 
-    public init(kind: Kind = .rkmeans) { self.kind = kind }
+    public init(kind: Kind = .rqvae) { self.kind = kind }
 
     public var layout: SemanticCodeLayout {
         SemanticCodeLayout(levels: levels, codebookSize: codebookSize, disambiguationSize: disambiguationSize)

@@ -7,6 +7,7 @@ import Recommender
 import Support
 import TensorCore
 import T5
+import TextEncoder
 
 /// `idgenrec cotrain`: alternating training of the ID generator and the recommender.
 struct CotrainCommand: ParsableCommand {
@@ -33,6 +34,8 @@ struct CotrainCommand: ParsableCommand {
     @Option(name: .long, help: "Generator preset for the bootstrap (tiny, cpu, t5-small).") var generatorPreset: String = "tiny"
     @Option(name: .long, help: "Generator bootstrap epochs over the catalog.") var generatorEpochs: Int = 30
     @Option(name: .long, help: "Bootstrap the generator from this Hugging Face T5 folder (e.g. an 'idgenrec pretrain' output) instead of a random --generator-preset T5.") var generatorInitFrom: String?
+    @Option(name: .long, help: "What the generator's bootstrap learns to write: 'keywords' (each item's IDF keywords) or 'semantic' (the words the sentence encoder finds most telling, as ids generate --generator semantic; needs the encoder).") var bootstrapTargets: String = "keywords"
+    @Option(name: .long, help: "Item-embedding cache for --bootstrap-targets semantic (default: RUN/item-embeddings.safetensors).") var embeddings: String?
     @Option(name: .long, help: "Users in the per-round validation/test reports (0 = all).") var roundUsers: Int = 1000
     @Option(name: .long, help: "Test users in the final evaluation (seeded sample; default all).") var testUsers: Int?
     @Flag(name: .customLong("fixed-ids"), help: "Ablation: never train the generator (bootstrap IDs stay fixed).") var fixedIDs = false
@@ -77,13 +80,25 @@ struct CotrainCommand: ParsableCommand {
             config.generator.preset = gp
             config.generator.epochs = generatorEpochs
             config.generator.seed = options.seed
+            guard ["keywords", "semantic"].contains(bootstrapTargets) else {
+                throw ValidationErrorMessage(message: "--bootstrap-targets: expected 'keywords' or 'semantic', found '\(bootstrapTargets)'")
+            }
+            if bootstrapTargets == "semantic", bootstrapFrom != nil {
+                throw ValidationErrorMessage(message: "--bootstrap-targets semantic trains a new bootstrap; --bootstrap-from reuses another run's (its targets are recorded there); pass one")
+            }
+            if bootstrapTargets == "keywords", embeddings != nil {
+                throw ValidationErrorMessage(message: "--embeddings only applies to --bootstrap-targets semantic")
+            }
+            // Recorded in cotrain-config.json (so --resume refuses a change of targets); nil = keywords, as older runs.
+            config.generator.bootstrapTargets = bootstrapTargets == "semantic" ? "semantic" : nil
             config.ids.seed = options.seed
             let folder = URL(fileURLWithPath: out)
             let start = Date()
             let rounds = try CoTraining.run(folder: folder, dataPath: data, domain: domain, config: config, resume: resume,
                                             recommenderInit: options.initFrom.map { URL(fileURLWithPath: $0) },
                                             generatorInit: generatorInitFrom.map { URL(fileURLWithPath: $0) },
-                                            bootstrapFrom: bootstrapFrom.map { URL(fileURLWithPath: $0) })
+                                            bootstrapFrom: bootstrapFrom.map { URL(fileURLWithPath: $0) },
+                                            bootstrapTargets: bootstrapTargets == "semantic" ? { [config] in try semanticTargets(domain.catalog, keywordCount: config.generator.keywordCount, fieldWeights: config.ids.fieldWeights) } : nil)
             let final = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
             let report = try RecommenderPipeline.finalTest(final, dataPath: data, users: testUsers)
             print("# Co-training rounds (\(fixedIDs ? "fixed IDs" : "co-trained IDs"))\n")
@@ -91,5 +106,25 @@ struct CotrainCommand: ParsableCommand {
             print(report.markdown, terminator: "")
             print(String(format: "total %.0fs; run folder %@ (try: idgenrec evaluate --run %@ --data %@)", Date().timeIntervalSince(start), out, out, data))
         }
+    }
+
+    /// Semantic ID words per item as the generator's bootstrap targets (what `ids generate
+    /// --generator bootstrap --bootstrap-targets semantic` trains on): computed only when the run
+    /// bootstraps (not on --resume after the bootstrap).
+    private func semanticTargets(_ catalog: Catalog, keywordCount: Int, fieldWeights: FieldWeights) throws -> [[String]] {
+        let loaded: LoadedEncoder
+        do {
+            loaded = try LoadedEncoder(explicit: options.encoder)
+        } catch let error as EncoderError {
+            guard case .missingFolder = error else { throw error }
+            throw ValidationErrorMessage(message: "\(error)\n(--bootstrap-targets semantic needs the sentence encoder; without it, use --bootstrap-targets keywords)")
+        }
+        let cache = URL(fileURLWithPath: embeddings ?? URL(fileURLWithPath: out).appendingPathComponent("item-embeddings.safetensors").path)
+        try FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
+        let vectors = try loaded.itemEmbeddings(catalog, cache: cache).vectors
+        var semanticOptions = SemanticWordOptions()
+        semanticOptions.targetUnits = min(keywordCount, 3)
+        return try IDGeneration.semanticTargets(catalog: catalog, itemVectors: vectors, encoder: loaded.encoder,
+                                                fieldWeights: fieldWeights, semanticOptions: semanticOptions)
     }
 }

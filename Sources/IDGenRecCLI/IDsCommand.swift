@@ -28,13 +28,13 @@ struct IDsCommand: ParsableCommand {
         @OptionGroup var dataset: DatasetOptions
         @Option(name: .long, help: "Output TSV file.") var out: String
         @Option(name: .long, help: "ID scheme: 'textual' (words, the default) or 'semantic' (quantised codes, TIGER).") var scheme: String = "textual"
-        @Option(name: .long, help: "Semantic scheme: quantiser 'rkmeans' (balanced residual k-means, the default) or 'rqvae' (TIGER's RQ-VAE).") var quantiser: String?
+        @Option(name: .long, help: "Semantic scheme: quantiser 'rqvae' (TIGER's RQ-VAE, the default) or 'rkmeans' (balanced residual k-means).") var quantiser: String?
         @Option(name: .long, help: "Semantic scheme: quantised levels (default 3; a collision level follows).") var levels: Int?
         @Option(name: .long, help: "Semantic scheme: codes per level (default 256; clamped to the item count for tiny catalogs).") var codebookSize: Int?
-        @Option(name: .long, help: "Semantic scheme: fuse training co-occurrence into the embeddings first, 'on' or 'off' (default off; docs/ids.md).") var cooccurrence: String?
+        @Option(name: .long, help: "Semantic scheme: fuse training co-occurrence into the embeddings first, 'on' (the default; pairs from the training split only) or 'off' (content only; docs/ids.md).") var cooccurrence: String?
         @Option(name: .long, help: "Semantic scheme with --cooccurrence on: epochs over the training pairs (default 2).") var fusionEpochs: Int?
-        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: learning rate of the projection (default 1e-3).") var fusionLearningRate: Float?
-        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: weight of the content term (default 1).") var fusionContentWeight: Float?
+        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: learning rate of the projection (default 3e-3).") var fusionLearningRate: Float?
+        @Option(name: .long, help: "Semantic scheme with --cooccurrence on: weight of the content term (default 0.3).") var fusionContentWeight: Float?
         @Option(name: .long, help: """
             Textual scheme: generator 'semantic' (the default; no model trained: the item's words that the pretrained \
             sentence encoder finds closest to the item's text, diverse, in reading order; needs `make setup` \

@@ -9,8 +9,8 @@ import TextEncoder
 /// embeddings (docs/ids.md, "Semantic IDs of the TIGER kind").
 extension IDsCommand.Generate {
     /// Defaults chosen by the measurements in docs/ids.md.
-    static let defaultQuantiser = SemanticQuantiserSettings.Kind.rkmeans
-    static let defaultCooccurrence = false
+    static let defaultQuantiser = SemanticQuantiserSettings.Kind.rqvae
+    static let defaultCooccurrence = true
 
     func generateSemanticCodes() throws {
         let outURL = URL(fileURLWithPath: out)

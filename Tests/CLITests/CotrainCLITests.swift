@@ -64,4 +64,43 @@ final class CotrainCLITests: XCTestCase {
         XCTAssertNotEqual(bad.status, 0)
         XCTAssert(bad.stderr.contains("bootstrap/ids.tsv"), bad.stderr)
     }
+
+    /// `--bootstrap-targets semantic`: the generator's bootstrap learns the encoder's semantic
+    /// ID words (the committed tiny-bert folder stands in for all-MiniLM-L6-v2); the choice is
+    /// recorded in the run and in the generator, and a resume with other targets is refused.
+    func testSemanticBootstrapTargets() throws {
+        let base = ScratchSpace.path("cotrain-cli-semantic")
+        let run = base.appendingPathComponent("run")
+        let encoder = CLI.packageRoot.appendingPathComponent("Tests/TextEncoderTests/Fixtures/tiny-bert").path
+        let schedule = ["--rounds", "1", "--fixed-ids", "--generator-epochs", "1"]
+        func args(_ extra: [String], out: URL = run) -> [String] {
+            var a = Self.arguments(out: out, extra)
+            if let i = a.firstIndex(of: "--rounds") { a.removeSubrange(i ... i + 1) }
+            if let i = a.firstIndex(of: "--generator-epochs") { a.removeSubrange(i ... i + 1) }
+            return a
+        }
+        let r = try CLI.run(args(schedule + ["--bootstrap-targets", "semantic", "--encoder", encoder]))
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssert(FileManager.default.fileExists(atPath: run.appendingPathComponent("item-embeddings.safetensors").path))
+        for file in ["cotrain-config.json", "bootstrap/generator/generator.json"] {
+            let text = try String(contentsOf: run.appendingPathComponent(file), encoding: .utf8)
+            XCTAssert(text.contains("\"bootstrapTargets\" : \"semantic\""), "\(file): \(text.prefix(600))")
+        }
+        let ids = try String(contentsOf: run.appendingPathComponent("ids.tsv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(ids.count, 800)
+
+        let changed = try CLI.run(args(schedule + ["--resume"]))
+        XCTAssertNotEqual(changed.status, 0)
+        XCTAssert(changed.stderr.contains("bootstrapTargets"), changed.stderr)
+        let both = try CLI.run(args(schedule + ["--bootstrap-targets", "semantic", "--bootstrap-from", run.path]))
+        XCTAssertNotEqual(both.status, 0)
+        XCTAssert(both.stderr.contains("--bootstrap-from"), both.stderr)
+        let bad = try CLI.run(args(schedule + ["--bootstrap-targets", "titles"]))
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssert(bad.stderr.contains("--bootstrap-targets"), bad.stderr)
+        let missing = try CLI.run(args(schedule + ["--bootstrap-targets", "semantic", "--encoder", base.appendingPathComponent("no-encoder").path],
+                                         out: base.appendingPathComponent("missing")))
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssert(missing.stderr.contains("--bootstrap-targets keywords"), missing.stderr)
+    }
 }

@@ -19,7 +19,7 @@ final class SemanticIDsCLITests: XCTestCase {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let out = dir.appendingPathComponent("codes.tsv").path
         let r = try CLI.run(["ids", "generate", "--scheme", "semantic", "--data", Self.pets, "--out", out, "--encoder", Self.tinyBert,
-                             "--codebook-size", "16", "--seed", "3"])
+                             "--codebook-size", "16", "--seed", "3", "--quantiser", "rkmeans"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let rows = try Self.rows(out)
         XCTAssertEqual(rows.count, 800)
@@ -43,7 +43,7 @@ final class SemanticIDsCLITests: XCTestCase {
         // Same seed, same table.
         let again = dir.appendingPathComponent("again.tsv").path
         XCTAssertEqual(try CLI.run(["ids", "generate", "--scheme", "semantic", "--data", Self.pets, "--out", again, "--encoder", Self.tinyBert,
-                                    "--codebook-size", "16", "--seed", "3", "--embeddings", out + ".embeddings.safetensors"]).status, 0)
+                                    "--codebook-size", "16", "--seed", "3", "--quantiser", "rkmeans", "--embeddings", out + ".embeddings.safetensors"]).status, 0)
         XCTAssertEqual(try Self.rows(again), rows)
 
         // An old table of the first 700 items (its quantiser beside it): those keep their IDs.
@@ -91,6 +91,9 @@ final class SemanticIDsCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssert(r.stderr.contains("codebook size clamped to 5"), r.stderr)
         XCTAssertEqual(try Self.rows(out).count, 5)
+        let meta = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + ".json"))) as! [String: Any]
+        XCTAssertEqual((meta["quantiser"] as? [String: Any])?["kind"] as? String, "rqvae", "the default quantiser")
+        XCTAssertNotNil(meta["cooccurrence"], "fusion is on by default")
     }
 
     func testOptionsOfTheOtherSchemeAreRefused() throws {
