@@ -251,7 +251,7 @@ struct BenchRank: ParsableCommand {
             var config = runner.trainer.config
             config.evaluationBatchSize = batchSize
             config.numBeams = beams
-            let trainer = RecommenderTrainer(config: config, data: runner.trainer.data)
+            let trainer = RecommenderTrainer(config: config, data: runner.trainer.data, content: runner.trainer.content)
             let model = runner.model
             let data = trainer.data
             let targets = Evaluator.sample(data.split.targets(.test), count: users, seed: seed)

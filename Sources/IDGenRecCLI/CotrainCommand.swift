@@ -66,6 +66,9 @@ struct CotrainCommand: ParsableCommand {
             config.fixedIDs = fixedIDs
             config.roundEvaluationUsers = roundUsers
             config.recommender = try options.config()
+            if try options.itemContentMode() != nil {
+                throw ValidationErrorMessage(message: "--item-content is not supported by cotrain yet: the co-training bridge does not add item content to its soft ID embeddings; train with idgenrec train --item-content, or cotrain without it")
+            }
             config.generator.preset = gp
             config.generator.epochs = generatorEpochs
             config.generator.seed = options.seed

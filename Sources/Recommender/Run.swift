@@ -113,7 +113,8 @@ public final class RecommenderRunner {
     /// (the schedule still spans `config.epochs`).
     @discardableResult
     public func train(resume: Bool, stopAfter: Int? = nil) throws -> RunState {
-        let optimizer = RecommenderTrainer.makeOptimizer(model: model, config: config)
+        let content = trainer.content
+        let optimizer = RecommenderTrainer.makeOptimizer(model: model, config: config, content: content)
         let perEpoch = trainer.batchesPerEpoch()
         let total = perEpoch * config.epochs
         let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: Int(Float(total) * config.warmupFraction), totalSteps: total)
@@ -127,6 +128,7 @@ public final class RecommenderRunner {
                 throw RecommenderError.checkpoint(path: last.path, message: "its model config differs from the run's")
             }
             for (a, b) in zip(model.namedParameters(), saved.namedParameters()) { a.parameter.value.assign(b.parameter.value) }
+            try content?.projection.load(from: last)
             try optimizer.loadState(from: last.appendingPathComponent("optimizer"))
             Log.info("resuming after epoch \(state.completedEpochs) (step \(state.globalStep))")
         }
@@ -149,7 +151,7 @@ public final class RecommenderRunner {
                 let lr = schedule.learningRate(step: state.globalStep)
                 let loss = RecommenderTrainer.step(model: model, batch: batch, optimizer: optimizer, learningRate: lr, clipNorm: config.clipNorm,
                                                    dropout: &state.dropout, useDropout: config.dropout > 0,
-                                                   freezeEmbeddings: epoch <= (config.frozenEmbeddingEpochs ?? 0))
+                                                   freezeEmbeddings: epoch <= (config.frozenEmbeddingEpochs ?? 0), content: content)
                 guard loss.isFinite else {
                     throw RecommenderError.invalidInput("training diverged at step \(state.globalStep + 1) (loss \(loss)); lower --lr")
                 }
@@ -181,7 +183,10 @@ public final class RecommenderRunner {
                 state.bestScore = score
                 state.bestEpoch = epoch
                 state.epochsWithoutImprovement = 0
-                try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try model.save(folder: $0, tokenizer: trainer.data.tokenizer) }
+                try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { dir in
+                    try model.save(folder: dir, tokenizer: trainer.data.tokenizer)
+                    try content?.projection.save(to: dir)
+                }
             } else {
                 state.epochsWithoutImprovement += 1
             }
@@ -189,6 +194,7 @@ public final class RecommenderRunner {
             let snapshot = state
             try RunFolder.replaceFolder(last) { dir in
                 try model.save(folder: dir, tokenizer: trainer.data.tokenizer)
+                try content?.projection.save(to: dir)
                 try optimizer.saveState(to: dir.appendingPathComponent("optimizer"))
                 try AtomicFile.writeJSON(snapshot, to: dir.appendingPathComponent("state.json"))
             }
@@ -218,7 +224,7 @@ public final class RecommenderRunner {
         return ["preset": c.initFrom.map { "init from \($0)" } ?? c.preset.rawValue, "d_model": "\(model.config.d_model)", "layers": "\(model.config.num_layers)+\(model.config.decoderLayers)",
                 "vocab": "\(model.config.vocab_size)", "epochs": "\(c.epochs)", "batch": "\(c.batchSize)", "lr": "\(c.learningRate)",
                 "beams": "\(c.numBeams)", "history": "\(c.historyCap)", "templates_per_sample": "\(c.templatesPerSample)",
-                "user_ids": "\(c.useUserIDs)", "seed": "\(c.seed)", "decoding": "beam search under the ID trie, template 0"]
+                "user_ids": "\(c.useUserIDs)", "item_content": c.itemContent?.mode.rawValue ?? "off", "seed": "\(c.seed)", "decoding": "beam search under the ID trie, template 0"]
     }
 
     func writeLog(_ state: RunState) throws {
