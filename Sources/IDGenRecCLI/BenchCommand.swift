@@ -248,10 +248,13 @@ struct BenchRank: ParsableCommand {
                 return
             }
             let runner = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
+            if let content = runner.trainer.config.itemContent {
+                throw ValidationErrorMessage(message: "\(folder.path) was trained with --item-content \(content.mode.rawValue); bench rank times and dumps id-only prompts and does not support it yet (time idgenrec evaluate instead)")
+            }
             var config = runner.trainer.config
             config.evaluationBatchSize = batchSize
             config.numBeams = beams
-            let trainer = RecommenderTrainer(config: config, data: runner.trainer.data, content: runner.trainer.content)
+            let trainer = RecommenderTrainer(config: config, data: runner.trainer.data)
             let model = runner.model
             let data = trainer.data
             let targets = Evaluator.sample(data.split.targets(.test), count: users, seed: seed)

@@ -134,6 +134,7 @@ public final class ItemContent {
     public func addition(_ spans: [[EncodedPrompt.ItemSpan]], length: Int) -> Variable {
         let (items, index) = layout(spans, length: length)
         let d = projection.weight.shape[0]
+        if items.isEmpty { return Variable(Tensor(zeros: [spans.count, length, d])) }
         let projected = linear(Variable(rows(items)), weight: projection.weight) // [U, d]
         let table = concat([projected, Variable(Tensor(zeros: [1, d]))], axis: 0) // [U + 1, d]
         return embedding(table, indices: IntTensor(shape: [spans.count, length], values: index))
@@ -143,6 +144,7 @@ public final class ItemContent {
     public func additionTensor(_ spans: [[EncodedPrompt.ItemSpan]], length: Int) -> Tensor {
         let (items, index) = layout(spans, length: length)
         let d = projection.weight.shape[0]
+        if items.isEmpty { return Tensor(zeros: [spans.count, length, d]) }
         let projected = Ops.linear(rows(items), weight: projection.weight.value) // [U, d]
         let table = Ops.concat([projected, Tensor(zeros: [1, d])], axis: 0)
         return Ops.embedding(table, indices: IntTensor(shape: [spans.count, length], values: index))
