@@ -70,8 +70,25 @@ final class ItemContentCLITests: XCTestCase {
         let itemToken = try Self.train(base.appendingPathComponent("it"), ["--item-content", "add", "--scheme", "item-token"])
         XCTAssertNotEqual(itemToken.status, 0)
         XCTAssert(itemToken.stderr.contains("--item-content"), itemToken.stderr)
-        let cotrain = try CLI.run(["cotrain", "--data", Self.kitchen, "--out", base.appendingPathComponent("co").path, "--item-content", "add"])
-        XCTAssertNotEqual(cotrain.status, 0)
-        XCTAssert(cotrain.stderr.contains("--item-content"), cotrain.stderr)
+    }
+
+    /// `cotrain --item-content token`: the bridge adds the content term at the markers, the
+    /// recommender phases train the projection, and the final run is a normal content run.
+    func testCotrainWithItemContent() throws {
+        let run = ScratchSpace.path("item-content-cotrain")
+        var arguments = CotrainCLITests.arguments(out: run, ["--item-content", "token", "--encoder", Self.encoder])
+        for (flag, value) in [("--rounds", "1"), ("--generator-epochs", "1"), ("--order", "generator-first")] {
+            arguments[arguments.firstIndex(of: flag)! + 1] = value // one round: the bridge, then the recommender
+        }
+        let c = try CLI.run(arguments)
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssert(c.stdout.contains("| round | generator loss | ID churn"), c.stdout)
+        let manifest = try String(contentsOf: run.appendingPathComponent("run.json"), encoding: .utf8)
+        XCTAssert(manifest.contains("\"mode\" : \"token\""), manifest)
+        for file in ["content_embeddings.safetensors", "best/content_projection.safetensors", "state/recommender/content_projection.safetensors"] {
+            XCTAssert(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "\(file) missing")
+        }
+        let e = try CLI.run(["evaluate", "--run", run.path, "--data", CotrainCLITests.kitchen, "--sample-users", "60", "--users", "10"])
+        XCTAssertEqual(e.status, 0, e.stderr)
     }
 }
