@@ -1,5 +1,8 @@
 import Autograd
+import Corpora
 import Decoding
+import IDGen
+import TextEncoder
 import Foundation
 @testable import Recommender
 import Support
@@ -163,5 +166,73 @@ final class ItemContentTests: XCTestCase {
             XCTAssertEqual(marked.tokens[span.range.lowerBound - 1], 2)
         }
         XCTAssertEqual(marked.tokens.filter { $0 == 2 }.count, 2)
+    }
+}
+
+/// A content run stopped after epoch 1 and resumed equals one that ran straight (model and
+/// projection bit for bit), and `load` reads the projection back for ranking.
+final class ItemContentResumeTests: XCTestCase {
+    /// `ResumeTests`' toy domain: 20 items, 16 users with a learnable stride pattern.
+    static func toyDomain() -> Domain {
+        let words = ["soap", "rose", "cream", "mint", "oil", "brush", "comb", "argan", "shampoo", "lotion"]
+        var items: [(id: String, fields: [TextField])] = []
+        for i in 0 ..< 20 { items.append((id: "i\(i)", fields: [TextField("title", "\(words[i % 10]) \(words[(i * 3 + 1) % 10]) \(i)")])) }
+        var users: [String] = [], sequences: [[Int]] = []
+        for u in 0 ..< 16 {
+            users.append("u\(u)")
+            sequences.append((0 ..< 5).map { (u + 3 * $0) % 20 })
+        }
+        return Domain(name: "toy", catalog: Catalog(items: items), interactions: Interactions(users: users, sequences: sequences),
+                      report: ImportReport(format: .idgenrec, files: []))
+    }
+
+    func runner(_ folder: URL, domain: Domain, embeddings: ItemEmbeddings, mode: ItemContentSettings.Mode, resume: Bool) throws -> RecommenderRunner {
+        var config = RecommenderConfig()
+        config.preset = .tiny
+        config.epochs = 2
+        config.batchSize = 8
+        config.validationUsers = 8
+        config.vocabularySize = 600
+        config.numBeams = 4
+        config.itemContent = ItemContent.settings(mode: mode, embeddings: embeddings, source: nil)
+        let ids = try IDGeneration.keywords(catalog: domain.catalog, words: 2).table
+        let r = try RecommenderPipeline.open(folder: folder, inputs: .init(dataPath: "toy", domain: domain, ids: ids, idsSource: "keywords",
+                                                                           itemEmbeddings: resume ? nil : embeddings),
+                                             config: config, resume: resume)
+        r.verbose = false
+        return r
+    }
+
+    func testResumeEqualsUninterruptedRunAndLoadReadsTheProjection() throws {
+        let domain = Self.toyDomain()
+        var g = SeededGenerator(seed: 2)
+        let embeddings = ItemEmbeddings(itemIDs: domain.catalog.ids, vectors: Tensor.normal(shape: [domain.catalog.count, 10], std: 1, generator: &g),
+                                        encoderHash: "test", textsHash: "toy")
+        for mode in ItemContentSettings.Mode.allCases {
+            let base = ScratchSpace.root.appendingPathComponent("content-resume-\(UUID().uuidString)")
+            let straight = try runner(base.appendingPathComponent("a"), domain: domain, embeddings: embeddings, mode: mode, resume: false)
+            let a = try straight.train(resume: false)
+            let first = try runner(base.appendingPathComponent("b"), domain: domain, embeddings: embeddings, mode: mode, resume: false)
+            try first.train(resume: false, stopAfter: 1)
+            let second = try runner(base.appendingPathComponent("b"), domain: domain, embeddings: embeddings, mode: mode, resume: true)
+            let b = try second.train(resume: true)
+            XCTAssertEqual(a.log.map(\.loss), b.log.map(\.loss), "\(mode)")
+            for (p, q) in zip(straight.model.namedParameters(), second.model.namedParameters()) {
+                XCTAssert(p.parameter.value.scalars == q.parameter.value.scalars, "\(mode): \(p.name) differs after resume")
+            }
+            let w = try XCTUnwrap(straight.trainer.content).projection.weight.value.scalars
+            XCTAssertEqual(w, try XCTUnwrap(second.trainer.content).projection.weight.value.scalars, "\(mode): projection differs after resume")
+            XCTAssert(w.contains { $0 != 0 }, "\(mode): the projection trained")
+
+            let loaded = try RecommenderPipeline.load(folder: base.appendingPathComponent("a"), domain: domain, dataPath: "toy", checkpoint: .last)
+            XCTAssertEqual(try XCTUnwrap(loaded.trainer.content).projection.weight.value.scalars, w)
+            let targets = Array(straight.trainer.data.split.test.prefix(6))
+            XCTAssertEqual(try loaded.trainer.rank(model: loaded.model, targets: targets), try straight.trainer.rank(model: straight.model, targets: targets))
+            // Another catalog's embeddings are refused by name.
+            let other = ItemEmbeddings(itemIDs: domain.catalog.ids.map { "x" + $0 }, vectors: embeddings.vectors, encoderHash: "test", textsHash: "other")
+            XCTAssertThrowsError(try runner(base.appendingPathComponent("c"), domain: domain, embeddings: other, mode: mode, resume: false)) { error in
+                XCTAssert("\(error)".contains("no embedding for item 'i0'"), "\(error)")
+            }
+        }
     }
 }
