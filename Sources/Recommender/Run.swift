@@ -48,6 +48,8 @@ public struct RunManifest: Codable, Sendable {
 /// spiece.model     the shared SentencePiece vocabulary
 /// ids.tsv          the item ID table the run trains on
 /// user_ids.tsv     user IDs from training items only (runs with user IDs)
+/// content_embeddings.safetensors   the item vectors of `--item-content` runs (best/ and last/
+///                  then also hold content_projection.safetensors)
 /// last/            model (HF folder), optimizer state, state.json — after each completed epoch
 /// best/            model with the best validation NDCG@10
 /// log.json, curve.svg, metrics.json, metrics.md, ranks.tsv
