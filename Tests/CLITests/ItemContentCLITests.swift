@@ -45,6 +45,16 @@ final class ItemContentCLITests: XCTestCase {
             XCTAssert(FileManager.default.fileExists(atPath: run.appendingPathComponent("zeroshot-content/pets.safetensors").path))
         }
 
+        // serve and bench rank do not add content yet: refused by name (before any port is bound).
+        let token = base.appendingPathComponent("token")
+        let serve = try CLI.run(["serve", "--run", token.path, "--data", Self.kitchen, "--sample-users", "40", "--port", "0"])
+        XCTAssertNotEqual(serve.status, 0)
+        XCTAssert(serve.stderr.contains("--item-content token"), serve.stderr)
+        let bench = try CLI.run(["bench", "rank", "--run", token.path, "--data", Self.kitchen, "--sample-users", "40", "--users", "5",
+                                 "--dump", base.appendingPathComponent("dump").path])
+        XCTAssertNotEqual(bench.status, 0)
+        XCTAssert(bench.stderr.contains("--item-content token"), bench.stderr)
+
         // --resume continues with the run's content (no encoder needed).
         let add = base.appendingPathComponent("add")
         let resumed = try Self.train(add, ["--resume", "--epochs", "2"])
