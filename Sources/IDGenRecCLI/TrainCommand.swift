@@ -113,11 +113,13 @@ struct TrainCommand: ParsableCommand {
                 return
             }
             let (table, source) = try idTable(domain)
+            // A resumed run reads its item content from its folder; --resume on a new folder starts one.
+            let resumesRun = resume && FileManager.default.fileExists(atPath: RunFolder.manifestURL(URL(fileURLWithPath: out)).path)
             let runner = try RecommenderPipeline.open(
                 folder: URL(fileURLWithPath: out),
                 inputs: .init(dataPath: data, domain: domain, ids: table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },
                                encoder: resume ? nil : try options.loadEncoder(),
-                               itemEmbeddings: resume ? nil : try itemContentEmbeddings(domain, mode: contentMode, config: &config)),
+                               itemEmbeddings: resumesRun ? nil : try itemContentEmbeddings(domain, mode: contentMode, config: &config)),
                 config: config, resume: resume)
             Log.info("training \(runner.model.config.d_model)-d T5 (\(runner.model.config.num_layers)+\(runner.model.config.decoderLayers) layers, vocab \(runner.model.config.vocab_size)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
             let start = Date()
