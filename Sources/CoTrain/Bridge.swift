@@ -30,6 +30,10 @@ public struct Bridge {
     /// keeps IDs readable and stable.
     public var regularizerWeight: Float
     public var maxNewTokens = 9
+    /// The recommender's item content (`--item-content`): its term is added to the prompt's input
+    /// embeddings after the soft IDs are spliced in (at the soft ID positions for `add`, at the
+    /// markers for `token`), with the projection frozen like the rest of the recommender.
+    public var content: ItemContent?
 
     public init(generator: T5Model, recommender: T5Model, data: RecommenderData, sources: [[Int32]], regularizerWeight: Float) throws {
         guard generator.config.vocab_size == recommender.config.vocab_size else {
@@ -117,7 +121,8 @@ public struct Bridge {
             }
         }
         let bigTable = concat([table, soft], axis: 0) // [V + N*T, d]
-        let inputEmbeddings = embedding(bigTable, indices: IntTensor(shape: [prompts.count, length], values: index)) // [B, S, d]
+        var inputEmbeddings = embedding(bigTable, indices: IntTensor(shape: [prompts.count, length], values: index)) // [B, S, d]
+        if let content { inputEmbeddings = inputEmbeddings + content.addition(prompts.map(\.itemSpans), length: length) }
 
         // 4. The frozen recommender's loss on the targets' current IDs.
         let recBatch = Seq2SeqBatch(sources: prompts.map(\.tokens), targets: samples.map { data.target($0.target) })

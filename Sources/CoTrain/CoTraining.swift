@@ -5,6 +5,7 @@ import IDGen
 import Optim
 import Recommender
 import Support
+import TextEncoder
 import T5
 import Tokenizer
 
@@ -82,6 +83,7 @@ public enum CoTraining {
     public static func run(folder: URL, dataPath: String, domain: Domain, config: CoTrainConfig, resume: Bool,
                            recommenderInit: URL? = nil, generatorInit: URL? = nil, bootstrapFrom: URL? = nil,
                            bootstrapTargets: (() throws -> [[String]])? = nil,
+                           itemEmbeddings: ItemEmbeddings? = nil,
                            verbose: Bool = true) throws -> [RoundReport] {
         let fm = FileManager.default
         let stateDir = folder.appendingPathComponent("state")
@@ -159,6 +161,19 @@ public enum CoTraining {
         try LeakChecks.checkSplit(split, against: domain)
         let samples = split.trainingSamples(historyCap: config.recommender.historyCap)
         let sources = ItemText.all(domain.catalog).map { generatorSource($0, tokenizer: tokenizer, maximumTokens: config.generator.maximumSourceTokens) }
+        // Item content (`config.recommender.itemContent`): one projection for the whole run, saved
+        // with the recommender in state/ (resume) and best/.
+        var content: ItemContent?
+        if let settings = config.recommender.itemContent {
+            guard let itemEmbeddings else {
+                throw RecommenderError.invalidInput("item content '\(settings.mode.rawValue)' needs the catalog's item embeddings (the sentence encoder)")
+            }
+            content = try ItemContent(mode: settings.mode, embeddings: itemEmbeddings, catalog: domain.catalog, source: "item embeddings",
+                                      dModel: recommender.config.d_model)
+            let saved = stateDir.appendingPathComponent("recommender")
+            if fm.fileExists(atPath: saved.appendingPathComponent(ItemContentProjection.fileName).path) { try content!.projection.load(from: saved) }
+            try itemEmbeddings.save(to: folder.appendingPathComponent(ItemContent.embeddingsFile))
+        }
 
         for (index, phase) in phases(config).enumerated() where index >= state.completedPhases {
             var data = try RecommenderData(domain: domain, split: split, ids: ids, tokenizer: tokenizer, config: config.recommender)
@@ -167,8 +182,9 @@ public enum CoTraining {
                 var report = state.pending ?? RoundReport(round: round, examples: [], recommenderSeconds: 0, validation: [:], test: [:])
                 if !config.fixedIDs {
                     let start = Date()
-                    let bridge = try Bridge(generator: generator.model, recommender: recommender, data: data, sources: sources,
+                    var bridge = try Bridge(generator: generator.model, recommender: recommender, data: data, sources: sources,
                                             regularizerWeight: config.regularizerWeight)
+                    bridge.content = content
                     let groups = ParameterGroup.split(generator.model.namedParameters(), weightDecay: 0.01) { $0.contains("layer_norm") }
                     let optimizer = AdamW(groups: groups, learningRate: config.generatorLearningRate, eps: 1e-6)
                     let line = ProgressLine("round \(round) generator", total: config.generatorSteps, unit: "steps", enabled: verbose)
@@ -180,6 +196,7 @@ public enum CoTraining {
                         let losses = try bridge.loss(samples: batch, templates: templates)
                         losses.total.backward()
                         for p in recommender.namedParameters() { p.parameter.zeroGrad() } // frozen: never stepped
+                        content?.projection.weight.zeroGrad()
                         _ = clipGradNorm(optimizer.allParameters, maxNorm: 1.0)
                         optimizer.step()
                         lossSum += Double(losses.recommendation)
@@ -215,7 +232,7 @@ public enum CoTraining {
                 let phaseFolder = folder.appendingPathComponent("phases/round\(round)-recommender")
                 try? fm.removeItem(at: phaseFolder) // a phase restarts whole after a kill
                 try fm.createDirectory(at: phaseFolder, withIntermediateDirectories: true)
-                let runner = RecommenderRunner(folder: phaseFolder, trainer: RecommenderTrainer(config: rc, data: data), model: recommender)
+                let runner = RecommenderRunner(folder: phaseFolder, trainer: RecommenderTrainer(config: rc, data: data, content: content), model: recommender)
                 runner.verbose = verbose
                 let start = Date()
                 let phaseState = try runner.train(resume: false)
@@ -232,7 +249,7 @@ public enum CoTraining {
                 if config.order == .generatorFirst { state.rounds.append(report); state.pending = nil } else { state.pending = report }
             }
             state.completedPhases = index + 1
-            try saveState(stateDir, state: state, generator: generator, recommender: recommender, ids: ids)
+            try saveState(stateDir, state: state, generator: generator, recommender: recommender, ids: ids, content: content)
             try writeReports(folder, rounds: state.rounds, config: config)
         }
 
@@ -243,7 +260,10 @@ public enum CoTraining {
         }
         // The folder as a normal run: final recommender, its IDs, the generator that wrote them.
         try ids.write(to: RunFolder.idsURL(folder))
-        try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try recommender.save(folder: $0, tokenizer: generator.tokenizer) }
+        try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { dir in
+            try recommender.save(folder: dir, tokenizer: generator.tokenizer)
+            try content?.projection.save(to: dir)
+        }
         try RunFolder.replaceFolder(folder.appendingPathComponent("generator")) { try generator.save($0) }
         var manifestConfig = config.recommender
         manifestConfig.epochs = config.recommenderEpochsPerRound * config.rounds
@@ -299,10 +319,12 @@ public enum CoTraining {
         return Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted().map { key in "\(key) (\(a[key] ?? "unset") → \(b[key] ?? "unset"))" }
     }
 
-    static func saveState(_ dir: URL, state: CoTrainState, generator: GeneratorFolder, recommender: T5Model, ids: IDTable) throws {
+    static func saveState(_ dir: URL, state: CoTrainState, generator: GeneratorFolder, recommender: T5Model, ids: IDTable,
+                          content: ItemContent? = nil) throws {
         try RunFolder.replaceFolder(dir) { tmp in
             try generator.save(tmp.appendingPathComponent("generator"))
             try recommender.save(folder: tmp.appendingPathComponent("recommender"), tokenizer: generator.tokenizer)
+            try content?.projection.save(to: tmp.appendingPathComponent("recommender"))
             try ids.write(to: tmp.appendingPathComponent("ids.tsv"))
             try AtomicFile.writeJSON(state, to: tmp.appendingPathComponent("state.json"))
         }

@@ -248,6 +248,9 @@ struct BenchRank: ParsableCommand {
                 return
             }
             let runner = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
+            if let content = runner.trainer.config.itemContent {
+                throw ValidationErrorMessage(message: "\(folder.path) was trained with --item-content \(content.mode.rawValue); bench rank times and dumps id-only prompts and does not support it yet (time idgenrec evaluate instead)")
+            }
             var config = runner.trainer.config
             config.evaluationBatchSize = batchSize
             config.numBeams = beams

@@ -86,19 +86,36 @@ struct CotrainCommand: ParsableCommand {
             if bootstrapTargets == "semantic", bootstrapFrom != nil {
                 throw ValidationErrorMessage(message: "--bootstrap-targets semantic trains a new bootstrap; --bootstrap-from reuses another run's (its targets are recorded there); pass one")
             }
-            if bootstrapTargets == "keywords", embeddings != nil {
+            let contentMode = try options.itemContentMode()
+            if bootstrapTargets == "keywords", embeddings != nil, contentMode == nil {
                 throw ValidationErrorMessage(message: "--embeddings only applies to --bootstrap-targets semantic")
             }
             // Recorded in cotrain-config.json (so --resume refuses a change of targets); nil = keywords, as older runs.
             config.generator.bootstrapTargets = bootstrapTargets == "semantic" ? "semantic" : nil
             config.ids.seed = options.seed
             let folder = URL(fileURLWithPath: out)
+            // Item content: the catalog's embeddings (cached in --embeddings or RUN/item-embeddings.safetensors, shared
+            // with semantic bootstrap targets), recorded in the recommender config (so --resume checks it).
+            var contentEmbeddings: ItemEmbeddings?
+            if let contentMode {
+                let loaded: LoadedEncoder
+                do {
+                    loaded = try LoadedEncoder(explicit: options.encoder)
+                } catch {
+                    throw ValidationErrorMessage(message: "--item-content \(contentMode.rawValue) needs the sentence encoder to embed the catalog (make setup, --encoder DIR or $IDGENREC_ENCODER): \(error)")
+                }
+                let cache = URL(fileURLWithPath: embeddings ?? folder.appendingPathComponent("item-embeddings.safetensors").path)
+                try FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
+                contentEmbeddings = try loaded.itemEmbeddings(domain.catalog, cache: cache)
+                config.recommender.itemContent = ItemContent.settings(mode: contentMode, embeddings: contentEmbeddings!, source: nil)
+            }
             let start = Date()
             let rounds = try CoTraining.run(folder: folder, dataPath: data, domain: domain, config: config, resume: resume,
                                             recommenderInit: options.initFrom.map { URL(fileURLWithPath: $0) },
                                             generatorInit: generatorInitFrom.map { URL(fileURLWithPath: $0) },
                                             bootstrapFrom: bootstrapFrom.map { URL(fileURLWithPath: $0) },
-                                            bootstrapTargets: bootstrapTargets == "semantic" ? { [config] in try semanticTargets(domain.catalog, keywordCount: config.generator.keywordCount, fieldWeights: config.ids.fieldWeights) } : nil)
+                                            bootstrapTargets: bootstrapTargets == "semantic" ? { [config] in try semanticTargets(domain.catalog, keywordCount: config.generator.keywordCount, fieldWeights: config.ids.fieldWeights) } : nil,
+                                            itemEmbeddings: contentEmbeddings)
             let final = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
             let report = try RecommenderPipeline.finalTest(final, dataPath: data, users: testUsers)
             print("# Co-training rounds (\(fixedIDs ? "fixed IDs" : "co-trained IDs"))\n")

@@ -19,14 +19,15 @@ struct ItemTokenOptions: ParsableArguments {
     @Option(name: .long, help: "Item embeddings from 'idgenrec embed' (for --item-rows content).") var itemEmbeddings: String?
 
     /// Records the scheme in `config`; true for item-token.
-    func apply(to config: inout RecommenderConfig) throws -> Bool {
+    func apply(to config: inout RecommenderConfig, itemContent: Bool = false) throws -> Bool {
         switch scheme {
         case "textual-id":
-            guard itemRows == "learned", loss == "ce", itemEmbeddings == nil else {
+            guard itemRows == "learned", loss == "ce", itemEmbeddings == nil || itemContent else {
                 throw ValidationErrorMessage(message: "--item-rows, --loss and --item-embeddings need --scheme item-token")
             }
             return false
         case RecommenderConfig.itemTokenScheme:
+            guard !itemContent else { throw ValidationErrorMessage(message: "--item-content needs --scheme textual-id (the item-token scheme has no content slot yet)") }
             guard let rows = ItemTokenSettings.Rows(rawValue: itemRows) else {
                 throw ValidationErrorMessage(message: "--item-rows: expected one of \(ItemTokenSettings.Rows.allCases.map(\.rawValue).joined(separator: ", ")), found '\(itemRows)'")
             }

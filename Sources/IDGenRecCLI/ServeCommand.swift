@@ -37,6 +37,9 @@ struct ServeCommand: ParsableCommand {
             let (domain, _) = try dataset.load(data)
             let folder = URL(fileURLWithPath: runFolder)
             let runner = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
+            if let content = runner.trainer.config.itemContent {
+                throw ValidationErrorMessage(message: "\(folder.path) was trained with --item-content \(content.mode.rawValue); serve does not add item content to its prompts yet (use idgenrec recommend / evaluate for this run)")
+            }
             var options = ServeOptions()
             options.batchWindow = batchWindowMs / 1000
             options.maxBatch = maxBatch

@@ -28,6 +28,17 @@ struct RecommenderOptions: ParsableArguments {
     @Option(name: .long, help: "Keep the token embedding fixed for this many first epochs.") var freezeEmbeddingsEpochs: Int = 0
     @Option(name: .long, help: "Sentence-transformers BERT folder (default: $IDGENREC_ENCODER, else checkpoints/encoders/all-MiniLM-L6-v2).") var encoder: String?
     @Option(name: .long, help: "Prompt framing: 'paper' (ten paraphrased instruction templates) or 'short' (user : <history IDs>).") var prompt: String = "paper"
+    @Option(name: .long, help: "Item content in the prompt: 'off', 'add' (each history item's sentence embedding, through a learned projection, added to its ID tokens' embeddings) or 'token' (one extra input position per history item carrying it). Embeddings from --item-embeddings FILE or computed with the sentence encoder.")
+    var itemContent: String = "off"
+
+    /// The `--item-content` mode, nil for off.
+    func itemContentMode() throws -> ItemContentSettings.Mode? {
+        if itemContent == "off" { return nil }
+        guard let mode = ItemContentSettings.Mode(rawValue: itemContent) else {
+            throw ValidationErrorMessage(message: "--item-content: expected off, add or token, found '\(itemContent)'")
+        }
+        return mode
+    }
 
     /// The sentence encoder when the options need it.
     func loadEncoder() throws -> SentenceEncoder? {
@@ -97,16 +108,20 @@ struct TrainCommand: ParsableCommand {
             let (domain, _) = try dataset.load(data)
             var config = try options.config()
             config.useUserIDs = userIDs
-            if try itemToken.apply(to: &config) {
+            let contentMode = try options.itemContentMode()
+            if try itemToken.apply(to: &config, itemContent: contentMode != nil) {
                 try trainItemToken(domain: domain, config: config)
                 return
             }
             let (resolved, source) = try idTable(domain)
             if let codes = resolved.codes { Log.info("semantic IDs: \(SemanticIDs.describe(codes)); their tokens join the vocabulary as whole pieces") }
+            // A resumed run reads its item content from its folder; --resume on a new folder starts one.
+            let resumesRun = resume && FileManager.default.fileExists(atPath: RunFolder.manifestURL(URL(fileURLWithPath: out)).path)
             let runner = try RecommenderPipeline.open(
                 folder: URL(fileURLWithPath: out),
                 inputs: .init(dataPath: data, domain: domain, ids: resolved.table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },
-                               encoder: resume ? nil : try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url),
+                               encoder: resume ? nil : try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url,
+                               itemEmbeddings: resumesRun ? nil : try itemContentEmbeddings(domain, mode: contentMode, config: &config)),
                 config: config, resume: resume)
             Log.info("training \(runner.model.config.d_model)-d T5 (\(runner.model.config.num_layers)+\(runner.model.config.decoderLayers) layers, vocab \(runner.model.config.vocab_size)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
             let start = Date()
@@ -118,6 +133,33 @@ struct TrainCommand: ParsableCommand {
             try printPerDomain(domain: domain, folder: runner.folder)
             print(String(format: "training %.0fs; run folder %@", trainSeconds, out))
         }
+    }
+}
+
+extension TrainCommand {
+    /// For `--item-content add|token` on a new run: the catalog's item embeddings, from
+    /// `--item-embeddings FILE` or computed with the sentence encoder (cached in the run folder
+    /// as content_embeddings.safetensors), recorded in `config.itemContent`.
+    func itemContentEmbeddings(_ domain: Domain, mode: ItemContentSettings.Mode?, config: inout RecommenderConfig) throws -> ItemEmbeddings? {
+        guard let mode else { return nil }
+        let embeddings: ItemEmbeddings
+        var source: String?
+        if let path = itemToken.itemEmbeddings {
+            source = URL(fileURLWithPath: path).standardizedFileURL.path
+            embeddings = try ItemEmbeddings.load(URL(fileURLWithPath: path))
+        } else {
+            let loaded: LoadedEncoder
+            do {
+                loaded = try LoadedEncoder(explicit: options.encoder)
+            } catch {
+                throw ValidationErrorMessage(message: "--item-content \(mode.rawValue) needs the sentence encoder to embed the catalog (make setup, --encoder DIR or $IDGENREC_ENCODER) or --item-embeddings FILE from idgenrec embed: \(error)")
+            }
+            let folder = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            embeddings = try loaded.itemEmbeddings(domain.catalog, cache: folder.appendingPathComponent(ItemContent.embeddingsFile))
+        }
+        config.itemContent = ItemContent.settings(mode: mode, embeddings: embeddings, source: source)
+        return embeddings
     }
 }
 

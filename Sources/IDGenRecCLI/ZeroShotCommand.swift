@@ -40,7 +40,7 @@ struct ZeroShotCommand: ParsableCommand {
     @Option(name: .customLong("in-domain"), help: "In-domain reference: run folder(s) or report JSON(s), comma-separated, matched to targets by domain name.")
     var inDomain: String?
     @Flag(name: .long, help: "Skip reading the run's training data (no title overlap or id-collision counts).") var noSourceData = false
-    @Option(name: .long, help: "Item-token runs with content rows: the target catalog's item embeddings (idgenrec embed).") var itemEmbeddings: String?
+    @Option(name: .long, help: "The target catalog's item embeddings (idgenrec embed), for item-token runs with content rows and runs trained with --item-content (default for those: computed with the encoder and cached in RUN/zeroshot-content/).") var itemEmbeddings: String?
 
     /// Item-token runs: exact full-catalog scores of the target's test users (one target).
     func zeroShotItemToken(_ runURL: URL) throws {
@@ -96,7 +96,8 @@ struct ZeroShotCommand: ParsableCommand {
                 if reference != nil { usedReferences.insert(target.name) }
                 Log.info("target \(target.name): \(target.catalog.count) items, \(target.interactions.userCount) users")
                 var (result, ranks, _) = try ZeroShot.evaluate(run: frozen, target: target, dataPath: path, idSource: idSource, source: source,
-                                                               inDomain: reference, users: users, seed: seed, progress: true)
+                                                               inDomain: reference, users: users, seed: seed, progress: true,
+                                                               targetEmbeddings: try contentEmbeddings(frozen, target: target, targets: targets.count))
                 if let json {
                     let url = URL(fileURLWithPath: json)
                     let name = url.deletingPathExtension().lastPathComponent + ".\(target.name).ranks.tsv"
@@ -111,6 +112,28 @@ struct ZeroShotCommand: ParsableCommand {
             if let json { try AtomicFile.writeJSON(results, to: URL(fileURLWithPath: json)) }
             print(ZeroShot.markdown(results), terminator: "")
         }
+    }
+
+    /// For a run trained with item content: the target's item embeddings, from --item-embeddings
+    /// (one target) or computed with the encoder and cached in RUN/zeroshot-content/TARGET.safetensors.
+    func contentEmbeddings(_ run: FrozenRun, target: Domain, targets: Int) throws -> ItemEmbeddings? {
+        guard let settings = run.manifest.config.itemContent else { return nil }
+        if let itemEmbeddings {
+            guard targets == 1 else { throw ValidationErrorMessage(message: "--item-embeddings names one target's embeddings; give one --data target per call") }
+            return try ItemEmbeddings.load(URL(fileURLWithPath: itemEmbeddings))
+        }
+        let loaded: LoadedEncoder
+        do {
+            loaded = try LoadedEncoder(explicit: encoder)
+        } catch {
+            throw ValidationErrorMessage(message: "run \(run.folder.path) was trained with --item-content \(settings.mode.rawValue): the target's items must be embedded by its sentence encoder (--encoder DIR or $IDGENREC_ENCODER) or given with --item-embeddings FILE: \(error)")
+        }
+        guard settings.encoderHash.isEmpty || loaded.hash == settings.encoderHash else {
+            throw ValidationErrorMessage(message: "--encoder \(loaded.encoder.folder.url.path) (sha256 \(loaded.hash.prefix(12))) is not the encoder the run's item content came from (\(settings.encoderHash.prefix(12)))")
+        }
+        let cache = run.folder.appendingPathComponent("zeroshot-content")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        return try loaded.itemEmbeddings(target.catalog, cache: cache.appendingPathComponent("\(target.name).safetensors"))
     }
 
     func resolveIDSource(_ run: URL, idsSource: String, codes: SemanticCodeLayout?) throws -> ZeroShotIDSource {

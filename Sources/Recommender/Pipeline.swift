@@ -26,11 +26,15 @@ public enum RecommenderPipeline {
         /// The file `ids` was read from: its `.json` and `.quantiser.safetensors` are copied into
         /// the run folder so the run is self-contained (zero-shot and `serve` code new items with it).
         public var idsURL: URL?
+        /// The catalog's item embeddings, for `config.itemContent` (a new run copies them into
+        /// its folder; a resumed run reads its copy).
+        public var itemEmbeddings: ItemEmbeddings?
         public init(dataPath: String, domain: Domain, ids: IDTable, idsSource: String, tokenizer: Tokenizer? = nil, initFolder: URL? = nil,
-                    encoder: SentenceEncoder? = nil, codes: SemanticCodeLayout? = nil, idsURL: URL? = nil) {
+                    encoder: SentenceEncoder? = nil, codes: SemanticCodeLayout? = nil, idsURL: URL? = nil, itemEmbeddings: ItemEmbeddings? = nil) {
             self.encoder = encoder
             self.codes = codes
             self.idsURL = idsURL
+            self.itemEmbeddings = itemEmbeddings
             self.dataPath = dataPath
             self.domain = domain
             self.ids = ids
@@ -122,12 +126,25 @@ public enum RecommenderPipeline {
                 userIDs = made
             }
         }
+        var content: ItemContent?
+        if let settings = config.itemContent {
+            if resume, fm.fileExists(atPath: folder.appendingPathComponent(ItemContent.embeddingsFile).path) {
+                content = try ItemContent.load(run: folder, settings: settings, catalog: inputs.domain.catalog, dModel: model.config.d_model, checkpoint: nil)
+            } else {
+                guard let embeddings = inputs.itemEmbeddings else {
+                    throw RecommenderError.invalidInput("item content '\(settings.mode.rawValue)' needs the catalog's item embeddings (the sentence encoder, or --item-embeddings FILE from idgenrec embed)")
+                }
+                content = try ItemContent(mode: settings.mode, embeddings: embeddings, catalog: inputs.domain.catalog,
+                                          source: settings.source ?? "item embeddings", dModel: model.config.d_model)
+                try embeddings.save(to: folder.appendingPathComponent(ItemContent.embeddingsFile))
+            }
+        }
         let data = try RecommenderData(domain: inputs.domain, split: split, ids: ids, tokenizer: tokenizer, config: config, userIDs: userIDs)
         let manifest = RunManifest(data: inputs.dataPath, idsSource: inputs.idsSource, tokenizerHash: tokenizer.modelHash, items: inputs.domain.catalog.count,
                                    users: split.users.count, trainingSamples: split.trainingSamples(historyCap: config.historyCap).count,
                                    config: config, model: model.config)
         try AtomicFile.writeJSON(manifest, to: manifestURL)
-        return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: model)
+        return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data, content: content), model: model)
     }
 
     /// Which saved model `load` evaluates.
@@ -168,7 +185,10 @@ public enum RecommenderPipeline {
             userIDs = stored
         }
         let data = try RecommenderData(domain: domain, split: split, ids: ids, tokenizer: tokenizer, config: manifest.config, userIDs: userIDs)
-        return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: manifest.config, data: data), model: model)
+        let content = try manifest.config.itemContent.map {
+            try ItemContent.load(run: folder, settings: $0, catalog: domain.catalog, dModel: model.config.d_model, checkpoint: modelURL)
+        }
+        return RecommenderRunner(folder: folder, trainer: RecommenderTrainer(config: manifest.config, data: data, content: content), model: model)
     }
 
     /// The run's `user_ids.tsv` in `split.users` order, or nil when the folder has none.

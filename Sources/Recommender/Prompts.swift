@@ -72,6 +72,9 @@ public struct PromptEncoder: Sendable {
     /// Longest prompt in tokens (end-of-sequence included); the oldest history items are dropped
     /// whole until the prompt fits, so item spans are never cut.
     public let maximumLength: Int
+    /// Tokens put before each history item's ID tokens (outside its span): the content slot of
+    /// `--item-content token` (`ItemContent`); empty otherwise.
+    public var itemMarker: [Int32] = []
 
     /// The ` ; ` between history items as one piece when the vocabulary has one ("▁;", else ";"
     /// — item IDs start with "▁", so the boundary stays visible), otherwise however the
@@ -150,6 +153,7 @@ public struct PromptEncoder: Sendable {
             case .history:
                 for (k, item) in history.enumerated() {
                     if k > 0 { tokens += separator }
+                    tokens += itemMarker
                     let start = tokens.count
                     tokens += itemTokens[item]
                     spans.append(.init(item: item, range: start ..< tokens.count))

@@ -56,6 +56,6 @@ extension RecommenderRunner {
         guard beams > config.numBeams else { return trainer }
         var wider = config
         wider.numBeams = beams
-        return RecommenderTrainer(config: wider, data: trainer.data)
+        return RecommenderTrainer(config: wider, data: trainer.data, content: trainer.content)
     }
 }

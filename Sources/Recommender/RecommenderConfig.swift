@@ -56,6 +56,9 @@ public struct RecommenderConfig: Codable, Sendable, Equatable {
     public var codes: SemanticCodeLayout?
     /// Settings of the item-token scheme (nil for textual IDs).
     public var itemToken: ItemTokenSettings?
+    /// Item content in the prompt (issue 18 part 3, `ItemContent.swift`); nil = off (and in older
+    /// run.json files).
+    public var itemContent: ItemContentSettings?
 
     public init() {}
 }

@@ -39,8 +39,10 @@ public struct RecommenderData {
         } catch let DecodingError.duplicateSequence(first, second, _, _) {
             throw RecommenderError.invalidInput("items \(ids.itemIDs[first]) ('\(ids.textualIDs[first])') and \(ids.itemIDs[second]) ('\(ids.textualIDs[second])') tokenise to the same pieces; regenerate the IDs")
         }
-        prompts = try PromptEncoder(tokenizer: tokenizer, templates: PromptTemplates.named(config.promptFraming),
-                                     maximumLength: config.maximumSourceLength)
+        var prompts = try PromptEncoder(tokenizer: tokenizer, templates: PromptTemplates.named(config.promptFraming),
+                                        maximumLength: config.maximumSourceLength)
+        if config.itemContent?.mode == .token { prompts.itemMarker = [ItemContent.marker(tokenizer)] }
+        self.prompts = prompts
         if config.useUserIDs {
             guard let userIDs, userIDs.count == split.users.count else {
                 throw RecommenderError.invalidInput("user IDs are on but \(userIDs?.count ?? 0) user IDs were given for \(split.users.count) users")

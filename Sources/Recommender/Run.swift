@@ -50,6 +50,8 @@ public struct RunManifest: Codable, Sendable {
 /// ids.tsv.json     its metadata, when the table had one (ids generate's FILE.json)
 /// ids.tsv.quantiser.safetensors   a semantic-ID run's quantiser (codes new items)
 /// user_ids.tsv     user IDs from training items only (runs with user IDs)
+/// content_embeddings.safetensors   the item vectors of `--item-content` runs (best/ and last/
+///                  then also hold content_projection.safetensors)
 /// last/            model (HF folder), optimizer state, state.json — after each completed epoch
 /// best/            model with the best validation NDCG@10
 /// log.json, curve.svg, metrics.json, metrics.md, ranks.tsv
@@ -138,7 +140,8 @@ public final class RecommenderRunner {
     /// (the schedule still spans `config.epochs`).
     @discardableResult
     public func train(resume: Bool, stopAfter: Int? = nil) throws -> RunState {
-        let optimizer = RecommenderTrainer.makeOptimizer(model: model, config: config)
+        let content = trainer.content
+        let optimizer = RecommenderTrainer.makeOptimizer(model: model, config: config, content: content)
         let perEpoch = trainer.batchesPerEpoch()
         let total = perEpoch * config.epochs
         let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: Int(Float(total) * config.warmupFraction), totalSteps: total)
@@ -152,6 +155,7 @@ public final class RecommenderRunner {
                 throw RecommenderError.checkpoint(path: last.path, message: "its model config differs from the run's")
             }
             for (a, b) in zip(model.namedParameters(), saved.namedParameters()) { a.parameter.value.assign(b.parameter.value) }
+            try content?.projection.load(from: last)
             try optimizer.loadState(from: last.appendingPathComponent("optimizer"))
             Log.info("resuming after epoch \(state.completedEpochs) (step \(state.globalStep))")
         }
@@ -174,7 +178,7 @@ public final class RecommenderRunner {
                 let lr = schedule.learningRate(step: state.globalStep)
                 let loss = RecommenderTrainer.step(model: model, batch: batch, optimizer: optimizer, learningRate: lr, clipNorm: config.clipNorm,
                                                    dropout: &state.dropout, useDropout: config.dropout > 0,
-                                                   freezeEmbeddings: epoch <= (config.frozenEmbeddingEpochs ?? 0))
+                                                   freezeEmbeddings: epoch <= (config.frozenEmbeddingEpochs ?? 0), content: content)
                 guard loss.isFinite else {
                     throw RecommenderError.invalidInput("training diverged at step \(state.globalStep + 1) (loss \(loss)); lower --lr")
                 }
@@ -206,7 +210,10 @@ public final class RecommenderRunner {
                 state.bestScore = score
                 state.bestEpoch = epoch
                 state.epochsWithoutImprovement = 0
-                try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { try model.save(folder: $0, tokenizer: trainer.data.tokenizer) }
+                try RunFolder.replaceFolder(RunFolder.bestURL(folder)) { dir in
+                    try model.save(folder: dir, tokenizer: trainer.data.tokenizer)
+                    try content?.projection.save(to: dir)
+                }
             } else {
                 state.epochsWithoutImprovement += 1
             }
@@ -214,6 +221,7 @@ public final class RecommenderRunner {
             let snapshot = state
             try RunFolder.replaceFolder(last) { dir in
                 try model.save(folder: dir, tokenizer: trainer.data.tokenizer)
+                try content?.projection.save(to: dir)
                 try optimizer.saveState(to: dir.appendingPathComponent("optimizer"))
                 try AtomicFile.writeJSON(snapshot, to: dir.appendingPathComponent("state.json"))
             }
@@ -243,7 +251,7 @@ public final class RecommenderRunner {
         return ["preset": c.initFrom.map { "init from \($0)" } ?? c.preset.rawValue, "d_model": "\(model.config.d_model)", "layers": "\(model.config.num_layers)+\(model.config.decoderLayers)",
                 "vocab": "\(model.config.vocab_size)", "epochs": "\(c.epochs)", "batch": "\(c.batchSize)", "lr": "\(c.learningRate)",
                 "beams": "\(c.numBeams)", "history": "\(c.historyCap)", "templates_per_sample": "\(c.templatesPerSample)",
-                "user_ids": "\(c.useUserIDs)", "seed": "\(c.seed)", "decoding": "beam search under the ID trie, template 0",
+                "user_ids": "\(c.useUserIDs)", "item_content": c.itemContent?.mode.rawValue ?? "off", "seed": "\(c.seed)", "decoding": "beam search under the ID trie, template 0",
                 "ids": c.codes.map { "semantic codes (\(SemanticIDs.describe($0)))" } ?? (c.isItemToken ? "item-token" : "textual")]
     }
 

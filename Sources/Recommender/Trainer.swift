@@ -13,16 +13,21 @@ import Tokenizer
 public struct PromptSample: Sendable {
     public var source: [Int32]
     public var target: [Int32]
+    /// Where the history items sit in `source` (for item content; empty when not needed).
+    public var spans: [EncodedPrompt.ItemSpan] = []
 }
 
 /// Training of the text-to-text recommender (METHOD.md §3) and its trie-constrained evaluation.
 public struct RecommenderTrainer {
     public let config: RecommenderConfig
     public let data: RecommenderData
+    /// Item content in the prompt (nil when the run has none).
+    public var content: ItemContent?
 
-    public init(config: RecommenderConfig, data: RecommenderData) {
+    public init(config: RecommenderConfig, data: RecommenderData, content: ItemContent? = nil) {
         self.config = config
         self.data = data
+        self.content = content
     }
 
     /// The epoch's batches, fully determined by (seed, epoch) so a resumed run replays the same
@@ -39,7 +44,7 @@ public struct RecommenderTrainer {
             for _ in 0 ..< max(1, config.templatesPerSample) {
                 let template = Int(rng.next() % UInt64(templates))
                 let prompt = data.prompt(history: s.history, template: template, user: s.user)
-                samples.append(PromptSample(source: prompt.tokens, target: data.target(s.target)))
+                samples.append(PromptSample(source: prompt.tokens, target: data.target(s.target), spans: content == nil ? [] : prompt.itemSpans))
             }
         }
         return LengthBuckets.batches(samples, batchSize: config.batchSize, window: config.batchSize * 50,
@@ -69,18 +74,28 @@ public struct RecommenderTrainer {
         return (t / Double(prefixes.count), Double(items) / t, Double(separators) / t, Double(total - items - separators) / t)
     }
 
-    public static func makeOptimizer(model: T5Model, config: RecommenderConfig) -> AdamW {
+    public static func makeOptimizer(model: T5Model, config: RecommenderConfig, content: ItemContent? = nil) -> AdamW {
         // HF/IDGenRec: no weight decay on norm weights (T5 has no biases).
-        let groups = ParameterGroup.split(model.namedParameters(), weightDecay: config.weightDecay) { $0.contains("layer_norm") }
+        let named = model.namedParameters() + (content?.projection.namedParameters() ?? [])
+        let groups = ParameterGroup.split(named, weightDecay: config.weightDecay) { $0.contains("layer_norm") }
         return AdamW(groups: groups, learningRate: config.learningRate, eps: config.adamEpsilon)
     }
 
     /// One optimisation step on a batch; returns the mean loss over target tokens.
     public static func step(model: T5Model, batch: [PromptSample], optimizer: AdamW, learningRate: Float, clipNorm: Float,
-                            dropout: inout SeededGenerator, useDropout: Bool, freezeEmbeddings: Bool = false) -> Float {
+                            dropout: inout SeededGenerator, useDropout: Bool, freezeEmbeddings: Bool = false,
+                            content: ItemContent? = nil) -> Float {
         let s2s = Seq2SeqBatch(sources: batch.map(\.source), targets: batch.map(\.target))
         optimizer.zeroGrad()
-        let loss = useDropout ? model.loss(s2s, dropout: &dropout) : model.loss(s2s)
+        let loss: Variable
+        if let content {
+            var generator: SeededGenerator? = useDropout ? dropout : nil
+            loss = model.loss(inputEmbeddings: content.inputEmbeddings(model: model, batch: s2s, spans: batch.map(\.spans)),
+                              attentionMask: s2s.attentionMask, decoderInputs: s2s.decoderInputIDs, labels: s2s.labels, dropout: &generator)
+            if useDropout { dropout = generator! }
+        } else {
+            loss = useDropout ? model.loss(s2s, dropout: &dropout) : model.loss(s2s)
+        }
         let value = loss.value.item
         loss.backward()
         if clipNorm > 0 { _ = clipGradNorm(optimizer.allParameters, maxNorm: clipNorm) }
@@ -134,8 +149,17 @@ public struct RecommenderTrainer {
 
     /// `rank` with each item's score, best first (HF order; filler beams left out).
     public func rankWithScores(model: T5Model, targets: [EvaluationTarget]) throws -> [[RankedItem]] {
-        let results = try model.generate(inputs: rankingInputs(targets), config: rankingGenerationConfig, constraint: data.trie,
-                                         batchSize: config.evaluationBatchSize)
+        var addition: T5InputAddition?
+        var inputs: [[Int32]]
+        if let content {
+            let prompts = targets.map { data.prompt(history: $0.history, template: 0, user: $0.user) }
+            inputs = prompts.map(\.tokens)
+            addition = { range, length in content.additionTensor(prompts[range].map(\.itemSpans), length: length) }
+        } else {
+            inputs = rankingInputs(targets)
+        }
+        let results = try model.generate(inputs: inputs, config: rankingGenerationConfig, constraint: data.trie,
+                                         batchSize: config.evaluationBatchSize, inputAddition: addition)
         return results.map { result in
             var seen = Set<Int>()
             return result.realSequences.compactMap { seq in

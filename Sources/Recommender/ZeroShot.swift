@@ -225,7 +225,10 @@ public struct ZeroShotTarget {
 public enum ZeroShot {
     /// Writes IDs for `target`'s catalog (no training on it) and builds its recommender data
     /// with the run's tokenizer and config.
-    public static func prepare(run: FrozenRun, target: Domain, idSource: ZeroShotIDSource, progress: Bool = false) throws -> ZeroShotTarget {
+    /// A run trained with item content (`config.itemContent`) needs `targetEmbeddings`: the
+    /// target catalog's item embeddings from the run's encoder, put through the run's projection.
+    public static func prepare(run: FrozenRun, target: Domain, idSource: ZeroShotIDSource, progress: Bool = false,
+                               targetEmbeddings: ItemEmbeddings? = nil) throws -> ZeroShotTarget {
         let config = run.manifest.config
         guard !config.useUserIDs else {
             throw RecommenderError.invalidInput("run \(run.folder.path) uses user IDs; zero-shot evaluation supports runs without them (the target's users have no IDs the model could know)")
@@ -277,8 +280,24 @@ public enum ZeroShot {
         }
         let (table, collisions) = try separateInTokenSpace(assigned.table, tokenizer: run.tokenizer)
         let data = try RecommenderData(domain: target, split: split, ids: table, tokenizer: run.tokenizer, config: config)
+        var content: ItemContent?
+        if let settings = config.itemContent {
+            guard let targetEmbeddings else {
+                throw RecommenderError.invalidInput("run \(run.folder.path) was trained with item content (\(settings.mode.rawValue)): the target's item embeddings are needed (the run's sentence encoder, or --item-embeddings FILE)")
+            }
+            guard targetEmbeddings.encoderHash == settings.encoderHash || settings.encoderHash.isEmpty || targetEmbeddings.encoderHash.isEmpty else {
+                throw RecommenderError.invalidInput("the target's item embeddings come from encoder \(targetEmbeddings.encoderHash.prefix(12)), the run's content from \(settings.encoderHash.prefix(12)); use the run's encoder")
+            }
+            let projection = ItemContentProjection(dModel: run.model.config.d_model, dimension: settings.dimension)
+            try projection.load(from: run.checkpoint)
+            guard targetEmbeddings.dimension == settings.dimension else {
+                throw RecommenderError.invalidInput("the target's item embeddings are \(targetEmbeddings.dimension)-d, the run's projection takes \(settings.dimension)-d vectors; use the run's encoder")
+            }
+            content = ItemContent(mode: settings.mode, projection: projection,
+                                  vectors: try ItemTokenRunner.contentMatrix(targetEmbeddings, catalog: target.catalog, source: "\(target.name) item embeddings"))
+        }
         return ZeroShotTarget(split: split, ids: table, idReport: assigned.report, tokenCollisionsResolved: collisions, data: data,
-                              trainer: RecommenderTrainer(config: config, data: data))
+                              trainer: RecommenderTrainer(config: config, data: data, content: content))
     }
 
     /// Distinct textual IDs can become the same pieces under a foreign tokenizer (text
@@ -316,9 +335,9 @@ public enum ZeroShot {
     /// readable) and the bad-input counts.
     public static func evaluate(run: FrozenRun, target: Domain, dataPath: String, idSource: ZeroShotIDSource, source: Domain?,
                                 inDomain: MetricsReport? = nil, users: Int? = nil, seed: UInt64 = 0,
-                                progress: Bool = false) throws -> (result: ZeroShotResult, ranks: [UserRank], prepared: ZeroShotTarget) {
+                                progress: Bool = false, targetEmbeddings: ItemEmbeddings? = nil) throws -> (result: ZeroShotResult, ranks: [UserRank], prepared: ZeroShotTarget) {
         let start = Date()
-        let prepared = try prepare(run: run, target: target, idSource: idSource, progress: progress)
+        let prepared = try prepare(run: run, target: target, idSource: idSource, progress: progress, targetEmbeddings: targetEmbeddings)
         let evaluator = Evaluator(split: prepared.split, catalog: target.catalog)
         let config = run.manifest.config
         let summary: [String: String] = [
@@ -327,6 +346,7 @@ public enum ZeroShot {
             "vocab": "\(run.model.config.vocab_size)", "beams": "\(config.numBeams)", "history": "\(config.historyCap)",
             "tokenizer": String(run.tokenizer.modelHash.prefix(12)),
             "decoding": "beam search under the target's ID trie, template 0", "training_on_target": "none",
+            "item_content": config.itemContent.map { "\($0.mode.rawValue) (target texts through the run's encoder and projection)" } ?? "off",
         ]
         let (report, ranks) = try GradMode.withoutGradients {
             try evaluator.evaluate(model: "idgenrec-t5 zero-shot", part: .test, ranking: prepared.trainer.ranking(model: run.model), data: dataPath,

@@ -68,10 +68,17 @@ public struct T5InferenceWeights {
     /// Runs the encoder once over padded inputs (graph-free) and projects the cross-attention
     /// keys and values of every decoder layer.
     public func encode(inputIDs: IntTensor, attentionMask: Tensor) -> T5EncoderOutput {
-        let b = inputIDs.shape[0], s = inputIDs.shape[1], dm = config.d_model, inner = config.innerDimension
+        encode(inputEmbeddings: Ops.embedding(shared, indices: inputIDs), attentionMask: attentionMask)
+    }
+
+    /// `encode(inputIDs:…)` from input embeddings [B, S, d_model] built by the caller (rows of
+    /// `shared`, possibly with item content added; issue 18 part 3). The tensor is overwritten.
+    public func encode(inputEmbeddings x: Tensor, attentionMask: Tensor) -> T5EncoderOutput {
+        precondition(x.shape.count == 3 && x.shape[2] == config.d_model && attentionMask.count == x.shape[0] * x.shape[1],
+                     "T5 encode: input embeddings \(x.shape), mask \(attentionMask.shape)")
+        let b = x.shape[0], s = x.shape[1], dm = config.d_model, inner = config.innerDimension
         let eps = config.layer_norm_epsilon, heads = config.num_heads
         let keyMask = Seq2SeqBatch.additiveMask(attentionMask)
-        let x = Ops.embedding(shared, indices: inputIDs) // [B, S, d]
         let bias = positionBias(table: encoderBiasTable, queries: s, keys: s, queryOffset: 0, bidirectional: true)
         let shape = Attention.Shape(batch: b, queries: s, keys: s, heads: heads, headDim: config.d_kv)
         for (l, block) in model.encoder.blocks.enumerated() {
@@ -262,14 +269,15 @@ extension T5Model {
     /// incrementally with KV caches, under HF `generate` semantics (greedy, beam, diverse beam;
     /// `constraint` sees global input indices). Graph-free; uses both cores.
     public func generate(inputs: [[Int32]], config gen: GenerationConfig, constraint: (any TokenConstraint)? = nil,
-                         batchSize: Int = 64) throws -> [GenerationResult] {
-        try generate(inputs: inputs, config: gen, constraint: constraint, batchSize: batchSize, weights: T5InferenceWeights(self))
+                         batchSize: Int = 64, inputAddition: T5InputAddition? = nil) throws -> [GenerationResult] {
+        try generate(inputs: inputs, config: gen, constraint: constraint, batchSize: batchSize, weights: T5InferenceWeights(self),
+                     inputAddition: inputAddition)
     }
 
     /// `generate` with this model's `T5InferenceWeights` made once by a caller that generates
     /// many times with unchanged weights (a server), instead of for every call.
     public func generate(inputs: [[Int32]], config gen: GenerationConfig, constraint: (any TokenConstraint)? = nil,
-                         batchSize: Int = 64, weights: T5InferenceWeights) throws -> [GenerationResult] {
+                         batchSize: Int = 64, weights: T5InferenceWeights, inputAddition: T5InputAddition? = nil) throws -> [GenerationResult] {
         for (i, row) in inputs.enumerated() {
             if row.isEmpty { throw T5Error.invalidInput("input \(i) is empty") }
             if let bad = row.first(where: { $0 < 0 || Int($0) >= config.vocab_size }) {
@@ -283,7 +291,16 @@ extension T5Model {
         while start < inputs.count {
             let chunk = Array(inputs[start ..< min(inputs.count, start + max(1, batchSize))])
             let (ids, mask) = Seq2SeqBatch.pad(chunk, with: Int32(config.pad_token_id))
-            let encoded = weights.encode(inputIDs: ids, attentionMask: mask)
+            let encoded: T5EncoderOutput
+            if let inputAddition {
+                let x = Ops.embedding(weights.shared, indices: ids) // [B, S, d]
+                let extra = inputAddition(start ..< start + chunk.count, ids.shape[1])
+                precondition(extra.shape == x.shape, "generate: the input addition is \(extra.shape), the inputs \(x.shape)")
+                Ops.addInPlace(x, extra)
+                encoded = weights.encode(inputEmbeddings: x, attentionMask: mask)
+            } else {
+                encoded = weights.encode(inputIDs: ids, attentionMask: mask)
+            }
             var scorer = T5StepScorer(weights: weights, encoded: encoded, initialCapacity: gen.maxNewTokens)
             let shifted = constraint.map { OffsetConstraint(base: $0, offset: start) }
             results += try Generation.generate(scorer: &scorer, batchSize: chunk.count, config: gen, constraint: shifted)
@@ -292,6 +309,11 @@ extension T5Model {
         return results
     }
 }
+
+/// Something added to the encoder's input embeddings before `generate` encodes a chunk: given
+/// the chunk's input indices and its padded length S, a [chunk, S, d_model] tensor (zero where
+/// nothing is added). Item content in the prompt (issue 18 part 3) uses it.
+public typealias T5InputAddition = (_ inputs: Range<Int>, _ paddedLength: Int) -> Tensor
 
 /// Convenience spelling of `T5Model.generate(inputs:config:constraint:batchSize:)`.
 public func generate(_ model: T5Model, inputs: [[Int32]], config: GenerationConfig,
