@@ -35,25 +35,8 @@ extension BridgeTests {
             let without = try GradMode.withoutGradients { try off.loss(samples: samples, templates: templates, decoded: decoded) }.total.value.item
             XCTAssertNotEqual(losses.total.value.item, without, "\(mode): the content term changes the recommender's loss")
             losses.total.backward()
-            let named = Dictionary(uniqueKeysWithValues: bridge.generator.namedParameters().map { ($0.name, $0.parameter) })
-            for name in ["shared.weight", "encoder.block.0.layer.0.SelfAttention.q.weight"] {
-                let p = try XCTUnwrap(named[name], name)
-                let grad = try XCTUnwrap(p.grad, "\(name) got no gradient")
-                var r = SeededGenerator(seed: UInt64(name.count))
-                for _ in 0 ..< 4 {
-                    let k = Int(r.next() % UInt64(p.value.count))
-                    let original = p.value.pointer[k]
-                    let h: Float = 1e-2
-                    p.value.pointer[k] = original + h
-                    let plus = Double(try GradMode.withoutGradients { try bridge.loss(samples: samples, templates: templates, decoded: decoded) }.total.value.item)
-                    p.value.pointer[k] = original - h
-                    let minus = Double(try GradMode.withoutGradients { try bridge.loss(samples: samples, templates: templates, decoded: decoded) }.total.value.item)
-                    p.value.pointer[k] = original
-                    let numeric = (plus - minus) / (2 * Double(h))
-                    let analytic = Double(grad.pointer[k])
-                    XCTAssertEqual(analytic, numeric, accuracy: 2e-3 + 3e-2 * max(abs(analytic), abs(numeric)), "\(mode) \(name)[\(k)]")
-                }
-            }
+            try assertGeneratorGradientsMatchFiniteDifferences(bridge, samples: samples, templates: templates, decoded: decoded, label: "\(mode)",
+                                                               parameters: ["shared.weight", "encoder.block.0.layer.0.SelfAttention.q.weight"])
         }
     }
 }

@@ -60,30 +60,42 @@ final class BridgeTests: XCTestCase {
             let losses = try bridge.loss(samples: samples, templates: templates, decoded: decoded)
             XCTAssertGreaterThan(losses.softItems, 0)
             losses.total.backward()
-            let named = Dictionary(uniqueKeysWithValues: bridge.generator.namedParameters().map { ($0.name, $0.parameter) })
-            var checked = 0
-            for name in ["shared.weight", "decoder.final_layer_norm.weight", "encoder.block.0.layer.0.SelfAttention.q.weight", "decoder.block.0.layer.2.DenseReluDense.wo.weight"] {
-                let p = try XCTUnwrap(named[name], name)
-                let grad = try XCTUnwrap(p.grad, "\(name) got no gradient")
-                var g = SeededGenerator(seed: UInt64(name.count))
-                for _ in 0 ..< 4 {
-                    let k = Int(g.next() % UInt64(p.value.count))
-                    let original = p.value.pointer[k]
-                    let h: Float = 1e-2
-                    p.value.pointer[k] = original + h
-                    let plus = Double(try GradMode.withoutGradients { try bridge.loss(samples: samples, templates: templates, decoded: decoded) }.total.value.item)
-                    p.value.pointer[k] = original - h
-                    let minus = Double(try GradMode.withoutGradients { try bridge.loss(samples: samples, templates: templates, decoded: decoded) }.total.value.item)
-                    p.value.pointer[k] = original
-                    let numeric = (plus - minus) / (2 * Double(h))
-                    let analytic = Double(grad.pointer[k])
-                    XCTAssertEqual(analytic, numeric, accuracy: 2e-3 + 3e-2 * max(abs(analytic), abs(numeric)), "\(name)[\(k)] regularizer \(regularizer)")
-                    checked += 1
-                }
-            }
+            let checked = try assertGeneratorGradientsMatchFiniteDifferences(
+                bridge, samples: samples, templates: templates, decoded: decoded, label: "regularizer \(regularizer)",
+                parameters: ["shared.weight", "decoder.final_layer_norm.weight", "encoder.block.0.layer.0.SelfAttention.q.weight",
+                             "decoder.block.0.layer.2.DenseReluDense.wo.weight"])
             XCTAssertEqual(checked, 16)
             // The recommender is frozen: the bridge never needs its update, only its input gradient.
         }
+    }
+
+    /// Central differences of the bridge loss at four seeded entries of each named generator
+    /// parameter against its gradient (after `loss(…).total.backward()`); the count checked.
+    @discardableResult
+    func assertGeneratorGradientsMatchFiniteDifferences(_ bridge: Bridge, samples: [TrainingSample], templates: [Int], decoded: [[Int32]],
+                                                        label: String, parameters: [String]) throws -> Int {
+        let named = Dictionary(uniqueKeysWithValues: bridge.generator.namedParameters().map { ($0.name, $0.parameter) })
+        var checked = 0
+        for name in parameters {
+            let p = try XCTUnwrap(named[name], name)
+            let grad = try XCTUnwrap(p.grad, "\(name) got no gradient")
+            var g = SeededGenerator(seed: UInt64(name.count))
+            for _ in 0 ..< 4 {
+                let k = Int(g.next() % UInt64(p.value.count))
+                let original = p.value.pointer[k]
+                let h: Float = 1e-2
+                p.value.pointer[k] = original + h
+                let plus = Double(try GradMode.withoutGradients { try bridge.loss(samples: samples, templates: templates, decoded: decoded) }.total.value.item)
+                p.value.pointer[k] = original - h
+                let minus = Double(try GradMode.withoutGradients { try bridge.loss(samples: samples, templates: templates, decoded: decoded) }.total.value.item)
+                p.value.pointer[k] = original
+                let numeric = (plus - minus) / (2 * Double(h))
+                let analytic = Double(grad.pointer[k])
+                XCTAssertEqual(analytic, numeric, accuracy: 2e-3 + 3e-2 * max(abs(analytic), abs(numeric)), "\(name)[\(k)] \(label)")
+                checked += 1
+            }
+        }
+        return checked
     }
 
     func testMismatchedVocabulariesAreRefused() throws {
