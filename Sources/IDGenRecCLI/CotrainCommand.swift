@@ -129,13 +129,8 @@ struct CotrainCommand: ParsableCommand {
     /// --generator bootstrap --bootstrap-targets semantic` trains on): computed only when the run
     /// bootstraps (not on --resume after the bootstrap).
     private func semanticTargets(_ catalog: Catalog, keywordCount: Int, fieldWeights: FieldWeights) throws -> [[String]] {
-        let loaded: LoadedEncoder
-        do {
-            loaded = try LoadedEncoder(explicit: options.encoder)
-        } catch let error as EncoderError {
-            guard case .missingFolder = error else { throw error }
-            throw ValidationErrorMessage(message: "\(error)\n(--bootstrap-targets semantic needs the sentence encoder; without it, use --bootstrap-targets keywords)")
-        }
+        let loaded = try LoadedEncoder(explicit: options.encoder,
+                                       missingHint: "--bootstrap-targets semantic needs the sentence encoder; without it, use --bootstrap-targets keywords")
         let cache = URL(fileURLWithPath: embeddings ?? URL(fileURLWithPath: out).appendingPathComponent("item-embeddings.safetensors").path)
         try FileManager.default.createDirectory(at: cache.deletingLastPathComponent(), withIntermediateDirectories: true)
         let vectors = try loaded.itemEmbeddings(catalog, cache: cache).vectors

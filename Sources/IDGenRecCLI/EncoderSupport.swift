@@ -17,6 +17,17 @@ struct LoadedEncoder {
         Log.info("encoder \(url.path) (dimension \(encoder.dimension), sha256 \(hash.prefix(12)))")
     }
 
+    /// The same, with `hint` (what the option needs the encoder for, and the way round it) added
+    /// to the error when the encoder folder is missing.
+    init(explicit: String?, missingHint hint: String) throws {
+        do {
+            try self.init(explicit: explicit)
+        } catch let error as EncoderError {
+            guard case .missingFolder = error else { throw error }
+            throw ValidationErrorMessage(message: "\(error)\n(\(hint))")
+        }
+    }
+
     /// The catalog's item embeddings: reused from `cache` when it was made from the same items,
     /// texts and encoder, else computed (with a progress line) and written there.
     func itemEmbeddings(_ catalog: Catalog, cache: URL, progress: Bool = true) throws -> ItemEmbeddings {

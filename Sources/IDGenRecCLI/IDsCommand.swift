@@ -125,13 +125,7 @@ struct IDsCommand: ParsableCommand {
                 semanticOptions.candidateWords = candidateWords
                 semanticOptions.titlePhrases = titlePhrases
                 let needsEncoder = generator == "semantic" || (generator == "bootstrap" && bootstrapTargets == "semantic")
-                let loaded: LoadedEncoder?
-                do {
-                    loaded = needsEncoder ? try LoadedEncoder(explicit: encoder) : nil
-                } catch let error as EncoderError {
-                    guard case .missingFolder = error else { throw error }
-                    throw ValidationErrorMessage(message: "\(error)\n(--generator \(generator) needs the sentence encoder; without it, choose --generator keywords or --generator bootstrap)")
-                }
+                let loaded = needsEncoder ? try LoadedEncoder(explicit: encoder, missingHint: "--generator \(generator) needs the sentence encoder; without it, choose --generator keywords or --generator bootstrap") : nil
                 let itemVectors = try loaded.map { try $0.itemEmbeddings(domain.catalog, cache: URL(fileURLWithPath: embeddings ?? out + ".embeddings.safetensors")).vectors }
                 if generator == "semantic", let loaded, let itemVectors {
                     let made = try IDGeneration.semantic(catalog: domain.catalog, itemVectors: itemVectors, encoder: loaded.encoder, options: options,

@@ -22,13 +22,8 @@ extension IDsCommand.Generate {
         }
         let (domain, _) = try dataset.load(data)
         let catalog = domain.catalog
-        let loaded: LoadedEncoder
-        do {
-            loaded = try LoadedEncoder(explicit: encoder)
-        } catch let error as EncoderError {
-            guard case .missingFolder = error else { throw error }
-            throw ValidationErrorMessage(message: "\(error)\n(--scheme semantic quantises the items' sentence-encoder embeddings: install it with `make setup` or pass --encoder)")
-        }
+        let loaded = try LoadedEncoder(explicit: encoder,
+                                       missingHint: "--scheme semantic quantises the items' sentence-encoder embeddings: install it with `make setup` or pass --encoder")
         let vectors = try loaded.itemEmbeddings(catalog, cache: URL(fileURLWithPath: embeddings ?? out + ".embeddings.safetensors")).vectors
         // Co-occurring pairs from the training part of each sequence only (chronological
         // leave-one-out: each user's last two items are never seen here).
