@@ -19,6 +19,7 @@ public final class ItemTokenRunner {
     public var verbose = true
 
     public static let headFile = "item_head.safetensors"
+    static let noOptimizerState = "has no optimizer state (an item-token run saved before --resume supported the scheme): it cannot continue exactly; evaluate it as it is, or train a new --out"
 
     public init(folder: URL, trainer: RecommenderTrainer, model: ItemTokenModel) {
         self.folder = folder
@@ -112,6 +113,16 @@ public final class ItemTokenRunner {
         guard inputs.domain.catalog.count == manifest.items else {
             throw RecommenderError.checkpoint(path: folder.path, message: "was trained on \(manifest.items) items (\(manifest.data)), but the data given has \(inputs.domain.catalog.count); resume with the run's data and options")
         }
+        let users = try Split.leaveOneOut(inputs.domain, historyCap: manifest.config.historyCap).users.count
+        guard users == manifest.users else {
+            throw RecommenderError.checkpoint(path: folder.path, message: "was trained on \(manifest.users) users (\(manifest.data)), but the data given has \(users); resume with the run's data and options")
+        }
+        // Checked here too (train checks it for any caller) so that a refused resume leaves
+        // run.json as it was: RecommenderPipeline.open rewrites it.
+        let last = RunFolder.lastURL(folder)
+        guard FileManager.default.fileExists(atPath: last.appendingPathComponent("optimizer.json").path) else {
+            throw RecommenderError.checkpoint(path: last.path, message: Self.noOptimizerState)
+        }
         var content: Tensor?
         if saved.rows == .content {
             let url = folder.appendingPathComponent(ItemEmbeddings.fileName)
@@ -122,9 +133,6 @@ public final class ItemTokenRunner {
             content = try contentMatrix(stored, catalog: inputs.domain.catalog, source: url.path)
         }
         let base = try RecommenderPipeline.open(folder: folder, inputs: inputs, config: config, resume: true)
-        guard base.trainer.data.split.users.count == manifest.users else {
-            throw RecommenderError.checkpoint(path: folder.path, message: "was trained on \(manifest.users) users (\(manifest.data)), but the data given has \(base.trainer.data.split.users.count); resume with the run's data and options")
-        }
         // Initial values are overwritten by last/ in `train(resume: true)`.
         var g = SeededGenerator(seed: base.trainer.config.seed &+ 0x17E4)
         let head = try ItemHead(kind: saved.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
@@ -199,7 +207,7 @@ public final class ItemTokenRunner {
             // Runs saved before item-token resume existed have no optimizer state: refuse rather
             // than continue with fresh moments (a different run under the same name).
             guard FileManager.default.fileExists(atPath: last.appendingPathComponent("optimizer.json").path) else {
-                throw RecommenderError.checkpoint(path: last.path, message: "has no optimizer state (an item-token run saved before --resume supported the scheme): it cannot continue exactly; evaluate it as it is, or train a new --out")
+                throw RecommenderError.checkpoint(path: last.path, message: Self.noOptimizerState)
             }
             state = try JSONOutput.decode(RunState.self, from: last.appendingPathComponent("state.json"))
             if self.settings.loss != .ce, state.negatives == nil {

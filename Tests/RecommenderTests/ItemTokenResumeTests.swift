@@ -96,6 +96,7 @@ final class ItemTokenResumeTests: XCTestCase {
         let settings = ItemTokenSettings(rows: .learned, loss: .warp, negatives: 5)
         try runner(folder, domain: domain, settings: settings, embeddings: nil, resume: false).train(stopAfter: 1)
         let state = try Data(contentsOf: RunFolder.lastURL(folder).appendingPathComponent("state.json"))
+        let manifest = try Data(contentsOf: RunFolder.manifestURL(folder))
 
         XCTAssertThrowsError(try runner(folder, domain: domain, settings: .init(rows: .learned, loss: .ce), embeddings: nil, resume: true)) {
             XCTAssert("\($0)".contains("loss 'ce' (the run's: 'warp')"), "\($0)")
@@ -124,8 +125,10 @@ final class ItemTokenResumeTests: XCTestCase {
         }
         // A last/ written before item-token resume existed (no optimizer state) is refused.
         try FileManager.default.removeItem(at: RunFolder.lastURL(folder).appendingPathComponent("optimizer.json"))
-        let old = try runner(folder, domain: domain, settings: settings, embeddings: nil, resume: true)
-        XCTAssertThrowsError(try old.train(resume: true)) { XCTAssert("\($0)".contains("no optimizer state"), "\($0)") }
+        XCTAssertThrowsError(try runner(folder, domain: domain, settings: settings, embeddings: nil, resume: true)) {
+            XCTAssert("\($0)".contains("no optimizer state"), "\($0)")
+        }
         XCTAssertEqual(try Data(contentsOf: RunFolder.lastURL(folder).appendingPathComponent("state.json")), state, "last/ untouched")
+        XCTAssertEqual(try Data(contentsOf: RunFolder.manifestURL(folder)), manifest, "run.json untouched by every refusal")
     }
 }
