@@ -93,12 +93,14 @@ let package = Package(
             path: "Sources/BenchEngine",
             swiftSettings: fast
         ),
+        // Test helpers (finite-difference gradient check), used only by test targets.
+        .target(name: "TestSupport", dependencies: ["Autograd", "TensorCore", "Support"], path: "Tests/TestSupport"),
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
-        .testTarget(name: "EngineTests", dependencies: ["TensorCore", "Autograd", "Optim", "Support"], exclude: ["Fixtures"]),
+        .testTarget(name: "EngineTests", dependencies: ["TensorCore", "Autograd", "Optim", "Support", "TestSupport"], exclude: ["Fixtures"]),
         .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "DecodingTests", dependencies: ["Decoding", "Support"]),
         .testTarget(name: "CorporaTests", dependencies: ["Corpora", "Support"], exclude: ["Fixtures"]),
-        .testTarget(name: "IDGenTests", dependencies: ["IDGen", "Corpora", "Support", "Autograd", "T5", "TensorCore", "TextEncoder", "Tokenizer"]),
+        .testTarget(name: "IDGenTests", dependencies: ["IDGen", "Corpora", "Support", "Autograd", "T5", "TensorCore", "TextEncoder", "Tokenizer", "TestSupport"]),
         .testTarget(name: "T5Tests", dependencies: ["T5", "Tokenizer", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "RecommenderTests", dependencies: ["Recommender", "Support"]),
         .testTarget(name: "CoTrainTests", dependencies: ["CoTrain", "Support"]),

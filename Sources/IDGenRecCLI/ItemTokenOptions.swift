@@ -7,60 +7,102 @@ import Support
 import TensorCore
 import TextEncoder
 
-/// `train --scheme item-token` options (issue 20; docs/item-token.md).
+/// `train --scheme item-token` options (issue 20; docs/item-token.md). The values are optional
+/// so that `--resume` can tell a flag given from a default: a resumed run keeps its own settings,
+/// and a flag that contradicts them is an error.
 struct ItemTokenOptions: ParsableArguments {
-    @Option(name: .long, help: "textual-id (generate the item's textual ID under the trie) or item-token (one decoder step scores every item through an item output table).")
-    var scheme: String = "textual-id"
-    @Option(name: .long, help: "Item-token rows: learned, content (item embeddings through a learned projection; needs --item-embeddings) or id-mean (mean of the item's ID-token embeddings).")
-    var itemRows: String = "learned"
-    @Option(name: .long, help: "Item-token loss: ce (full softmax), sampled-softmax (logQ-corrected, in-batch + uniform negatives), warp or lambdarank (sampled, corrected rank estimates).")
-    var loss: String = "ce"
-    @Option(name: .long, help: "Uniform negatives per batch for the sampled losses.") var negatives: Int = 1000
+    @Option(name: .long, help: "textual-id (generate the item's textual ID under the trie) or item-token (one decoder step scores every item through an item output table). Default textual-id; --resume follows the run.")
+    var scheme: String?
+    @Option(name: .long, help: "Item-token rows: learned (default), content (item embeddings through a learned projection; needs --item-embeddings) or id-mean (mean of the item's ID-token embeddings).")
+    var itemRows: String?
+    @Option(name: .long, help: "Item-token loss: ce (full softmax, default), sampled-softmax (logQ-corrected, in-batch + uniform negatives), warp or lambdarank (sampled, corrected rank estimates).")
+    var loss: String?
+    @Option(name: .long, help: "Uniform negatives per batch for the sampled losses (default 1000).") var negatives: Int?
     @Option(name: .long, help: "Item embeddings from 'idgenrec embed' (for --item-rows content).") var itemEmbeddings: String?
 
-    /// Records the scheme in `config`; true for item-token.
+    static let textualScheme = "textual-id"
+
+    func parsedScheme() throws -> String {
+        let s = scheme ?? Self.textualScheme
+        guard [Self.textualScheme, RecommenderConfig.itemTokenScheme].contains(s) else {
+            throw ValidationErrorMessage(message: "--scheme: expected textual-id or item-token, found '\(s)'")
+        }
+        return s
+    }
+
+    /// The item-token settings the flags ask for, defaults where a flag is absent.
+    func settings() throws -> ItemTokenSettings {
+        let defaults = ItemTokenSettings()
+        guard let rows = itemRows.map({ ItemTokenSettings.Rows(rawValue: $0) }) ?? defaults.rows else {
+            throw ValidationErrorMessage(message: "--item-rows: expected one of \(ItemTokenSettings.Rows.allCases.map(\.rawValue).joined(separator: ", ")), found '\(itemRows!)'")
+        }
+        guard let l = loss.map({ ItemTokenSettings.Loss(rawValue: $0) }) ?? defaults.loss else {
+            throw ValidationErrorMessage(message: "--loss: expected one of \(ItemTokenSettings.Loss.allCases.map(\.rawValue).joined(separator: ", ")), found '\(loss!)'")
+        }
+        let n = negatives ?? defaults.negatives
+        guard n > 0 else { throw ValidationErrorMessage(message: "--negatives must be positive") }
+        return ItemTokenSettings(rows: rows, loss: l, negatives: n, embeddings: itemEmbeddings.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+    }
+
+    /// Records the scheme of a new run in `config`; true for item-token.
     func apply(to config: inout RecommenderConfig, itemContent: Bool = false) throws -> Bool {
-        switch scheme {
-        case "textual-id":
-            guard itemRows == "learned", loss == "ce", itemEmbeddings == nil || itemContent else {
+        switch try parsedScheme() {
+        case Self.textualScheme:
+            guard (itemRows ?? "learned") == "learned", (loss ?? "ce") == "ce", itemEmbeddings == nil || itemContent else {
                 throw ValidationErrorMessage(message: "--item-rows, --loss and --item-embeddings need --scheme item-token")
             }
             return false
-        case RecommenderConfig.itemTokenScheme:
+        default:
             guard !itemContent else { throw ValidationErrorMessage(message: "--item-content needs --scheme textual-id (the item-token scheme has no content slot yet)") }
-            guard let rows = ItemTokenSettings.Rows(rawValue: itemRows) else {
-                throw ValidationErrorMessage(message: "--item-rows: expected one of \(ItemTokenSettings.Rows.allCases.map(\.rawValue).joined(separator: ", ")), found '\(itemRows)'")
-            }
-            guard let l = ItemTokenSettings.Loss(rawValue: loss) else {
-                throw ValidationErrorMessage(message: "--loss: expected one of \(ItemTokenSettings.Loss.allCases.map(\.rawValue).joined(separator: ", ")), found '\(loss)'")
-            }
-            guard negatives > 0 else { throw ValidationErrorMessage(message: "--negatives must be positive") }
-            if rows == .content, itemEmbeddings == nil {
+            let settings = try settings()
+            if settings.rows == .content, itemEmbeddings == nil {
                 throw ValidationErrorMessage(message: "--item-rows content needs --item-embeddings FILE (idgenrec embed --data … --out FILE)")
             }
             config.scheme = RecommenderConfig.itemTokenScheme
-            config.itemToken = ItemTokenSettings(rows: rows, loss: l, negatives: negatives,
-                                                 embeddings: itemEmbeddings.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+            config.itemToken = settings
             return true
-        default:
-            throw ValidationErrorMessage(message: "--scheme: expected textual-id or item-token, found '\(scheme)'")
         }
+    }
+
+    /// On `--resume` of the run whose config is `saved`: the flags given that contradict it (an
+    /// absent flag never does). For an item-token run, `config` gets the run's scheme and settings.
+    func resumeConflicts(saved: RecommenderConfig, config: inout RecommenderConfig) throws -> [String] {
+        var conflicts: [String] = []
+        let runScheme = saved.isItemToken ? RecommenderConfig.itemTokenScheme : Self.textualScheme
+        if scheme != nil, try parsedScheme() != runScheme { conflicts.append("--scheme \(scheme!) (the run's: \(runScheme))") }
+        guard saved.isItemToken else {
+            for (flag, given) in [("--item-rows", itemRows), ("--loss", loss), ("--negatives", negatives.map(String.init))] where given != nil {
+                conflicts.append("\(flag) \(given!) (the run is not an item-token run)")
+            }
+            return conflicts
+        }
+        let run = saved.itemToken ?? ItemTokenSettings()
+        let given = try settings()
+        if itemRows != nil, given.rows != run.rows { conflicts.append("--item-rows \(given.rows.rawValue) (the run's: \(run.rows.rawValue))") }
+        if loss != nil, given.loss != run.loss { conflicts.append("--loss \(given.loss.rawValue) (the run's: \(run.loss.rawValue))") }
+        if negatives != nil, given.negatives != run.negatives { conflicts.append("--negatives \(given.negatives) (the run's: \(run.negatives))") }
+        if itemEmbeddings != nil, run.rows != .content { conflicts.append("--item-embeddings (the run's rows are \(run.rows.rawValue), not content)") }
+        config.scheme = RecommenderConfig.itemTokenScheme
+        config.itemToken = run
+        return conflicts
     }
 }
 
 extension TrainCommand {
     func trainItemToken(domain: Domain, config: RecommenderConfig) throws {
         let (resolved, source) = try idTable(domain)
+        // --resume on a folder without a completed epoch starts afresh (and may need the encoder).
+        let resumes = resume && FileManager.default.fileExists(atPath: RunFolder.lastURL(URL(fileURLWithPath: out)).appendingPathComponent("state.json").path)
         let embeddings = try itemToken.itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
         let runner = try ItemTokenRunner.open(
             folder: URL(fileURLWithPath: out),
             inputs: .init(dataPath: data, domain: domain, ids: resolved.table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },
-                           encoder: try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url),
+                           encoder: resumes ? nil : try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url),
             config: config, embeddings: embeddings, resume: resume)
         let t5 = runner.model.t5.config
         Log.info("training \(t5.d_model)-d T5, item-token scheme (rows \(runner.settings.rows.rawValue), loss \(runner.settings.loss.rawValue)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
         let start = Date()
-        try runner.train()
+        try runner.train(resume: resume)
         let trainSeconds = Date().timeIntervalSince(start)
         let final = try ItemTokenRunner.load(folder: runner.folder, domain: domain, dataPath: data)
         let report = try final.finalTest(dataPath: data, users: testUsers)

@@ -77,6 +77,26 @@ struct RecommenderOptions: ParsableArguments {
         c.promptFraming = prompt == "paper" ? nil : prompt
         return c
     }
+
+    /// On `--resume`: the options whose value differs both from its default and from the run's
+    /// `saved` config (a resumed run keeps its own settings, so such a flag would be silently
+    /// ignored). A flag passed with its default value cannot be told from an absent one and is
+    /// not reported; `--epochs` may extend the run and is not compared.
+    func resumeConflicts(saved: RecommenderConfig) throws -> [String] {
+        let given = try config(), defaults = try RecommenderOptions.parse([]).config()
+        let fields: [(flag: String, value: (RecommenderConfig) -> String)] = [
+            ("--preset", { $0.preset.rawValue }), ("--batch-size", { "\($0.batchSize)" }), ("--lr", { "\($0.learningRate)" }),
+            ("--dropout", { "\($0.dropout)" }), ("--history", { "\($0.historyCap)" }), ("--templates", { "\($0.templatesPerSample)" }),
+            ("--vocabulary-size", { "\($0.vocabularySize)" }), ("--validation-users", { "\($0.validationUsers)" }),
+            ("--patience", { $0.patience.map(String.init) ?? "none" }), ("--beams", { "\($0.numBeams)" }), ("--seed", { "\($0.seed)" }),
+            ("--token-init", { $0.tokenInit ?? "random" }), ("--freeze-embeddings-epochs", { "\($0.frozenEmbeddingEpochs ?? 0)" }),
+            ("--prompt", { $0.promptFraming ?? "paper" }),
+        ]
+        return fields.compactMap { field in
+            let value = field.value(given)
+            return value != field.value(defaults) && value != field.value(saved) ? "\(field.flag) \(value) (the run's: \(field.value(saved)))" : nil
+        }
+    }
 }
 
 /// `idgenrec train`: the text-to-text recommender on fixed textual IDs.
@@ -109,7 +129,30 @@ struct TrainCommand: ParsableCommand {
             var config = try options.config()
             config.useUserIDs = userIDs
             let contentMode = try options.itemContentMode()
-            if try itemToken.apply(to: &config, itemContent: contentMode != nil) {
+            let manifestURL = RunFolder.manifestURL(URL(fileURLWithPath: out))
+            if resume, FileManager.default.fileExists(atPath: manifestURL.path) {
+                // The run keeps its own settings (run.json): refuse flags that contradict them
+                // rather than ignore them, and follow the run's scheme without --scheme.
+                let saved = try JSONOutput.decode(RunManifest.self, from: manifestURL).config
+                var conflicts = try options.resumeConflicts(saved: saved)
+                conflicts += try itemToken.resumeConflicts(saved: saved, config: &config)
+                if userIDs, !saved.useUserIDs { conflicts.append("--user-ids (the run has none)") }
+                if let contentMode, contentMode != saved.itemContent?.mode {
+                    conflicts.append("--item-content \(contentMode.rawValue) (the run's: \(saved.itemContent?.mode.rawValue ?? "off"))")
+                }
+                if let ids {
+                    let given = try SemanticIDs.read(URL(fileURLWithPath: ids)).table
+                    let stored = try IDTable.read(RunFolder.idsURL(URL(fileURLWithPath: out)))
+                    if given.itemIDs != stored.itemIDs || given.textualIDs != stored.textualIDs { conflicts.append("--ids \(ids) (differs from the run's ids.tsv)") }
+                }
+                guard conflicts.isEmpty else {
+                    throw ValidationErrorMessage(message: "--resume continues the run in \(out) with its own settings (run.json), but these flags contradict them: \(conflicts.joined(separator: "; ")). Omit them (or pass the run's values), or start a new --out")
+                }
+                if saved.isItemToken {
+                    try trainItemToken(domain: domain, config: config)
+                    return
+                }
+            } else if try itemToken.apply(to: &config, itemContent: contentMode != nil) {
                 try trainItemToken(domain: domain, config: config)
                 return
             }

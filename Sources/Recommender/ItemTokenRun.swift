@@ -19,6 +19,7 @@ public final class ItemTokenRunner {
     public var verbose = true
 
     public static let headFile = "item_head.safetensors"
+    static let noOptimizerState = "has no optimizer state (an item-token run saved before --resume supported the scheme): it cannot continue exactly; evaluate it as it is, or train a new --out"
 
     public init(folder: URL, trainer: RecommenderTrainer, model: ItemTokenModel) {
         self.folder = folder
@@ -50,17 +51,36 @@ public final class ItemTokenRunner {
 
     /// Sets up a new run (`config.scheme` = item-token): the textual-ID pipeline makes the
     /// tokenizer, IDs, prompts and T5; this adds the item head. `embeddings` is required for
-    /// content rows.
+    /// content rows of a new run.
+    ///
+    /// With `resume`, a folder holding an item-token run whose last/ has a completed epoch is
+    /// reopened with its own config, tokenizer, IDs and (content rows) its copy of the item
+    /// embeddings; `train(resume: true)` then restores the weights, the optimizer moments and
+    /// the generators. `config.itemToken` must agree with the run's (rows, loss, negatives), and
+    /// `embeddings`, when given, with its copy: a difference is an error naming it. A folder
+    /// with no completed epoch starts afresh (nothing trained was saved).
     public static func open(folder: URL, inputs: RecommenderPipeline.Inputs, config: RecommenderConfig, embeddings: ItemEmbeddings?,
                             resume: Bool) throws -> ItemTokenRunner {
-        guard !resume else {
-            throw RecommenderError.invalidInput("--resume is not supported for --scheme item-token yet; start a new --out")
-        }
+        let fm = FileManager.default
         var config = config
         config.scheme = RecommenderConfig.itemTokenScheme
         let settings = config.itemToken ?? ItemTokenSettings()
         config.itemToken = settings
         guard settings.negatives > 0 else { throw RecommenderError.invalidInput("negatives: expected a positive count, found \(settings.negatives)") }
+        RunFolder.recover(RunFolder.lastURL(folder))
+        if resume, fm.fileExists(atPath: RunFolder.manifestURL(folder).path) {
+            let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder))
+            guard manifest.config.isItemToken else {
+                throw RecommenderError.checkpoint(path: folder.path, message: "is a \(manifest.config.scheme ?? IDScheme.textual.rawValue) run, not an item-token one: resume it without --scheme item-token, or choose another --out")
+            }
+            if fm.fileExists(atPath: RunFolder.lastURL(folder).appendingPathComponent("state.json").path) {
+                return try reopen(folder: folder, manifest: manifest, inputs: inputs, config: config, embeddings: embeddings)
+            }
+            guard !fm.fileExists(atPath: RunFolder.lastURL(folder).path) else {
+                throw RecommenderError.checkpoint(path: RunFolder.lastURL(folder).path, message: "has no state.json: not a completed epoch to resume from; choose another --out")
+            }
+            Log.info("\(folder.path) has no completed epoch (no last/): starting the run afresh")
+        }
         var content: Tensor?
         if settings.rows == .content {
             guard let embeddings else {
@@ -74,6 +94,48 @@ public final class ItemTokenRunner {
         }
         var g = SeededGenerator(seed: config.seed &+ 0x17E4)
         let head = try ItemHead(kind: settings.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
+        return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head))
+    }
+
+    /// The resume half of `open`: the run's own settings (checked against the requested ones),
+    /// data and content; weights and optimizer state are read by `train(resume: true)`.
+    static func reopen(folder: URL, manifest: RunManifest, inputs: RecommenderPipeline.Inputs, config: RecommenderConfig,
+                       embeddings: ItemEmbeddings?) throws -> ItemTokenRunner {
+        let saved = manifest.config.itemToken ?? ItemTokenSettings()
+        let requested = config.itemToken ?? ItemTokenSettings()
+        var differences: [String] = []
+        if requested.rows != saved.rows { differences.append("item rows '\(requested.rows.rawValue)' (the run's: '\(saved.rows.rawValue)')") }
+        if requested.loss != saved.loss { differences.append("loss '\(requested.loss.rawValue)' (the run's: '\(saved.loss.rawValue)')") }
+        if requested.negatives != saved.negatives { differences.append("negatives \(requested.negatives) (the run's: \(saved.negatives))") }
+        guard differences.isEmpty else {
+            throw RecommenderError.checkpoint(path: folder.path, message: "--resume continues the run with its own settings (run.json), but these differ: \(differences.joined(separator: ", ")); pass the run's settings or none, or choose another --out")
+        }
+        guard inputs.domain.catalog.count == manifest.items else {
+            throw RecommenderError.checkpoint(path: folder.path, message: "was trained on \(manifest.items) items (\(manifest.data)), but the data given has \(inputs.domain.catalog.count); resume with the run's data and options")
+        }
+        let users = try Split.leaveOneOut(inputs.domain, historyCap: manifest.config.historyCap).users.count
+        guard users == manifest.users else {
+            throw RecommenderError.checkpoint(path: folder.path, message: "was trained on \(manifest.users) users (\(manifest.data)), but the data given has \(users); resume with the run's data and options")
+        }
+        // Checked here too (train checks it for any caller) so that a refused resume leaves
+        // run.json as it was: RecommenderPipeline.open rewrites it.
+        let last = RunFolder.lastURL(folder)
+        guard FileManager.default.fileExists(atPath: last.appendingPathComponent("optimizer.json").path) else {
+            throw RecommenderError.checkpoint(path: last.path, message: Self.noOptimizerState)
+        }
+        var content: Tensor?
+        if saved.rows == .content {
+            let url = folder.appendingPathComponent(ItemEmbeddings.fileName)
+            let stored = try ItemEmbeddings.load(url)
+            if let embeddings, embeddings.itemIDs != stored.itemIDs || embeddings.vectors.shape != stored.vectors.shape || embeddings.vectors.scalars != stored.vectors.scalars {
+                throw RecommenderError.checkpoint(path: folder.path, message: "the item embeddings given differ from the run's copy (\(url.lastPathComponent), from \(saved.embeddings ?? "?")); resume without --item-embeddings (the run uses its copy), or choose another --out")
+            }
+            content = try contentMatrix(stored, catalog: inputs.domain.catalog, source: url.path)
+        }
+        let base = try RecommenderPipeline.open(folder: folder, inputs: inputs, config: config, resume: true)
+        // Initial values are overwritten by last/ in `train(resume: true)`.
+        var g = SeededGenerator(seed: base.trainer.config.seed &+ 0x17E4)
+        let head = try ItemHead(kind: saved.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
         return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head))
     }
 
@@ -124,20 +186,46 @@ public final class ItemTokenRunner {
         try model.head.save(to: dir.appendingPathComponent(Self.headFile))
     }
 
-    /// Trains `config.epochs` epochs with validation each epoch and the best checkpoint
-    /// (validation NDCG@10), as the textual-ID runner does.
+    /// Trains up to `config.epochs` epochs with validation each epoch and the best checkpoint
+    /// (validation NDCG@10), as the textual-ID runner does. With `resume`, continues from last/:
+    /// T5 weights, item head, AdamW moments and step counts, the dropout and negative-sampling
+    /// generators, the epoch and step counters, the log and the best score, so the result equals
+    /// an uninterrupted run's. `stopAfter` ends this call after that many completed epochs in
+    /// total, as a kill would (the schedule still spans `config.epochs`).
     @discardableResult
-    public func train() throws -> RunState {
+    public func train(resume: Bool = false, stopAfter: Int? = nil) throws -> RunState {
         let groups = ParameterGroup.split(model.namedParameters(), weightDecay: config.weightDecay) { $0.contains("layer_norm") }
         let optimizer = AdamW(groups: groups, learningRate: config.learningRate, eps: config.adamEpsilon)
         let perEpoch = trainer.batchesPerEpoch()
         let total = perEpoch * config.epochs
         let schedule = LinearWarmupSchedule(baseLearningRate: config.learningRate, warmupSteps: Int(Float(total) * config.warmupFraction), totalSteps: total)
         var state = RunState(dropout: SeededGenerator(seed: config.seed &+ 17))
-        var negatives = SeededGenerator(seed: config.seed &+ 0xBEEF)
+        state.negatives = SeededGenerator(seed: config.seed &+ 0xBEEF)
+        let last = RunFolder.lastURL(folder)
+        RunFolder.recover(last)
+        if resume, FileManager.default.fileExists(atPath: last.appendingPathComponent("state.json").path) {
+            // Runs saved before item-token resume existed have no optimizer state: refuse rather
+            // than continue with fresh moments (a different run under the same name).
+            guard FileManager.default.fileExists(atPath: last.appendingPathComponent("optimizer.json").path) else {
+                throw RecommenderError.checkpoint(path: last.path, message: Self.noOptimizerState)
+            }
+            state = try JSONOutput.decode(RunState.self, from: last.appendingPathComponent("state.json"))
+            if self.settings.loss != .ce, state.negatives == nil {
+                throw RecommenderError.checkpoint(path: last.path, message: "state.json has no negative-sampling generator for the '\(self.settings.loss.rawValue)' loss; it cannot continue exactly")
+            }
+            let saved = try T5Model.load(folder: last)
+            guard saved.config == model.t5.config else {
+                throw RecommenderError.checkpoint(path: last.path, message: "its model config differs from the run's")
+            }
+            for (a, b) in zip(model.t5.namedParameters(), saved.namedParameters()) { a.parameter.value.assign(b.parameter.value) }
+            try model.head.load(from: last.appendingPathComponent(Self.headFile))
+            try optimizer.loadState(from: last.appendingPathComponent("optimizer"))
+            Log.info("resuming after epoch \(state.completedEpochs) (step \(state.globalStep))")
+        }
+        var negatives = state.negatives ?? SeededGenerator(seed: config.seed &+ 0xBEEF)
         let popularity = popularity()
         let settings = self.settings
-        while state.completedEpochs < config.epochs {
+        while state.completedEpochs < min(config.epochs, stopAfter ?? .max) {
             if let patience = config.patience, state.epochsWithoutImprovement >= patience {
                 Log.info("early stop: no better validation NDCG@10 for \(patience) epochs")
                 break
@@ -189,9 +277,11 @@ public final class ItemTokenRunner {
                 state.epochsWithoutImprovement += 1
             }
             state.completedEpochs = epoch
+            state.negatives = negatives
             let snapshot = state
-            try RunFolder.replaceFolder(RunFolder.lastURL(folder)) { dir in
+            try RunFolder.replaceFolder(last) { dir in
                 try save(dir)
+                try optimizer.saveState(to: dir.appendingPathComponent("optimizer"))
                 try AtomicFile.writeJSON(snapshot, to: dir.appendingPathComponent("state.json"))
             }
             try AtomicFile.writeJSON(state.log, to: folder.appendingPathComponent("log.json"))
@@ -301,6 +391,11 @@ extension ItemTokenRunner {
         let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder))
         guard manifest.config.isItemToken, let settings = manifest.config.itemToken else {
             throw RecommenderError.checkpoint(path: folder.path, message: "is not an item-token run")
+        }
+        // The prompts below are written with keyword IDs: a run trained on semantic codes never
+        // saw those as history IDs (textual-ID runs code the target with the run's quantiser).
+        guard manifest.config.codes == nil else {
+            throw RecommenderError.invalidInput("zero-shot of an item-token run on semantic codes is not supported: its prompts would need the target's items coded by the run's quantiser, and this scheme writes keyword IDs; train the item-token run on textual IDs for zero-shot")
         }
         let tokenizer = try Tokenizer(contentsOf: RunFolder.tokenizerURL(folder))
         let modelURL = RunFolder.evaluatedModelURL(folder)

@@ -55,6 +55,13 @@ public enum RecommenderPipeline {
         let model: T5Model
         if resume, fm.fileExists(atPath: manifestURL.path) {
             let manifest = try JSONOutput.decode(RunManifest.self, from: manifestURL)
+            // An item-token run's last/ holds an item head and its optimizer moments: resuming it
+            // as a textual-ID run (or the reverse) would train a different model on its weights.
+            guard manifest.config.isItemToken == config.isItemToken else {
+                throw RecommenderError.checkpoint(path: folder.path, message: manifest.config.isItemToken
+                    ? "is an item-token run: resume it as one (ItemTokenRunner; train --resume follows run.json)"
+                    : "is a \(manifest.config.scheme ?? IDScheme.textual.rawValue) run, not an item-token one: resume it without --scheme item-token, or choose another --out")
+            }
             config.epochs = max(config.epochs, manifest.config.epochs)
             var stored = manifest.config
             stored.epochs = config.epochs

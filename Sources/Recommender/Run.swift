@@ -16,6 +16,9 @@ public struct RunState: Codable, Sendable {
     public var bestEpoch: Int?
     public var epochsWithoutImprovement = 0
     public var log: [EpochLog] = []
+    /// The item-token scheme's sampled-loss generator (uniform negatives) after the last
+    /// completed epoch, so a resumed run draws the same negatives; nil for other runs.
+    public var negatives: SeededGenerator?
 }
 
 /// What a run folder records about its inputs (besides the config).

@@ -57,3 +57,75 @@ final class ItemTokenCLITests: XCTestCase {
         XCTAssert(noEmbeddings.stderr.contains("--item-embeddings"), noEmbeddings.stderr)
     }
 }
+
+/// `train --scheme item-token` on a table of semantic codes (`ids generate --scheme semantic`
+/// with the committed tiny-bert encoder: random weights, so the codes mean nothing and only the
+/// structure is checked): the prompts carry the history's codes, the item head scores every
+/// catalog item; evaluate and recommend follow the run; zero-shot is refused by name (it would
+/// need the target coded with the run's quantiser). Then `--resume` follows the run and refuses
+/// contradicting flags.
+final class ItemTokenSemanticCLITests: XCTestCase {
+    static let pets = CLI.packageRoot.appendingPathComponent("corpora/synthetic/pets").path
+    static let tinyBert = CLI.packageRoot.appendingPathComponent("Tests/TextEncoderTests/Fixtures/tiny-bert").path
+
+    func testItemTokenOnSemanticCodesTrainsEvaluatesRecommendsAndResumes() throws {
+        let base = ScratchSpace.root.appendingPathComponent("item-token-semantic-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        let table = base.appendingPathComponent("codes.tsv").path
+        let g = try CLI.run(["ids", "generate", "--scheme", "semantic", "--data", Self.pets, "--out", table, "--encoder", Self.tinyBert,
+                             "--codebook-size", "16", "--seed", "3", "--quantiser", "rkmeans"])
+        XCTAssertEqual(g.status, 0, g.stderr)
+        let rows = try String(contentsOf: URL(fileURLWithPath: table), encoding: .utf8).split(separator: "\n").map { $0.split(separator: "\t").map(String.init) }
+        let codeOf = Dictionary(uniqueKeysWithValues: rows.map { ($0[0], $0[1]) })
+
+        let run = base.appendingPathComponent("run")
+        let common = ["--data", Self.pets, "--sample-users", "40"]
+        let train = ["train"] + common + ["--ids", table, "--scheme", "item-token", "--preset", "tiny", "--batch-size", "16",
+                                          "--validation-users", "10", "--test-users", "10", "--out", run.path]
+        let t = try CLI.run(train + ["--epochs", "1"])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssert(t.stdout.contains("idgenrec-t5-item-token"), t.stdout)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
+        let config = manifest["config"] as! [String: Any]
+        XCTAssertEqual(config["scheme"] as? String, "item-token")
+        XCTAssertEqual((config["codes"] as? [String: Any])?["codebookSize"] as? Int, 16)
+
+        let e = try CLI.run(["evaluate", "--run", run.path] + common + ["--users", "10"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        XCTAssert(e.stdout.contains("idgenrec-t5-item-token") && e.stdout.contains("recall@10"), e.stdout)
+
+        let history = rows.prefix(3).map { $0[0] }
+        let r = try CLI.run(["recommend", "--run", run.path] + common + ["--history", history.joined(separator: ","), "-k", "7"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stdout.split(separator: "\n").dropFirst().map { $0.split(separator: "\t").map(String.init) }
+        XCTAssertEqual(lines.count, 7, r.stdout)
+        XCTAssertEqual(lines.map { $0[0] }, (1 ... 7).map(String.init), r.stdout)
+        XCTAssertEqual(Set(lines.map { $0[1] }).count, 7, "no item twice: \(r.stdout)")
+        for line in lines {
+            XCTAssertEqual(codeOf[line[1]], line[2], "a catalog item with its code: \(line)")
+        }
+
+        let z = try CLI.run(["zeroshot", "--run", run.path, "--data", CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path, "--users", "5"])
+        XCTAssertNotEqual(z.status, 0)
+        XCTAssert(z.stderr.contains("semantic codes is not supported"), z.stderr)
+
+        // --resume follows the run (no --scheme) and refuses flags that contradict it.
+        let bad = try CLI.run(train + ["--epochs", "2", "--resume", "--loss", "warp"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssert(bad.stderr.contains("--loss warp (the run's: ce)"), bad.stderr)
+        let badScheme = try CLI.run(["train"] + common + ["--ids", table, "--scheme", "textual-id", "--preset", "tiny", "--epochs", "2", "--out", run.path, "--resume"])
+        XCTAssertNotEqual(badScheme.status, 0)
+        XCTAssert(badScheme.stderr.contains("--scheme textual-id (the run's: item-token)"), badScheme.stderr)
+        let badLR = try CLI.run(train + ["--epochs", "2", "--resume", "--lr", "0.01"])
+        XCTAssertNotEqual(badLR.status, 0)
+        XCTAssert(badLR.stderr.contains("--lr 0.01"), badLR.stderr)
+        let resumed = try CLI.run(["train"] + common + ["--ids", table, "--preset", "tiny", "--batch-size", "16", "--validation-users", "10",
+                                                        "--test-users", "10", "--epochs", "2", "--out", run.path, "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssert(resumed.stderr.contains("resuming after epoch 1"), resumed.stderr)
+        XCTAssert(resumed.stdout.contains("idgenrec-t5-item-token"), resumed.stdout)
+        let log = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("log.json"))) as! [[String: Any]]
+        XCTAssertEqual(log.compactMap { $0["epoch"] as? Int }, [1, 2])
+    }
+}

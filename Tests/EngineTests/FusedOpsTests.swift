@@ -1,6 +1,7 @@
 import Autograd
 import Support
 import TensorCore
+import TestSupport
 import XCTest
 
 /// The fused and pooled paths added for speed give the same results as the plain ops.

@@ -2,6 +2,7 @@ import Autograd
 import Foundation
 import Support
 import TensorCore
+import TestSupport
 import XCTest
 
 /// Ops and losses of the item-token scheme (issue 20): finite-difference gradient checks, values

@@ -1,5 +1,6 @@
 import Support
 import TensorCore
+import TestSupport
 import XCTest
 
 final class KernelTests: XCTestCase {

@@ -3,6 +3,7 @@ import Foundation
 import Optim
 import Support
 import TensorCore
+import TestSupport
 import XCTest
 
 let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")

@@ -2,6 +2,7 @@ import Autograd
 import Foundation
 import Support
 import TensorCore
+import TestSupport
 import XCTest
 
 final class SafeTensorsTests: XCTestCase {

@@ -4,6 +4,7 @@ import Foundation
 @testable import IDGen
 import Support
 import TensorCore
+import TestSupport
 import XCTest
 
 /// Semantic-ID quantisers (issue 19): balanced residual k-means, RQ-VAE, co-occurrence fusion,
@@ -252,47 +253,6 @@ final class SemanticQuantiserTests: XCTestCase {
         let a = Tensor.normal(shape: [4, 5], std: 0.5, generator: &g), b = Tensor.normal(shape: [4, 5], std: 0.5, generator: &g)
         GradCheck().check("fusion loss", inputs: [Tensor.normal(shape: [5, 5], std: 0.2, generator: &g), a, b]) { v in
             CooccurrenceFusion.loss(a: v[1], b: v[2], projection: v[0], temperature: 0.5, contentWeight: 0.7)
-        }
-    }
-}
-
-/// Finite-difference gradient check (as Tests/EngineTests/GradCheck.swift): L = Σ out ⊙ dOut
-/// in Double, central differences with h = 1e-2, tolerance 3e-3 + 2e-2·max(|a|, |n|).
-struct GradCheck {
-    var h: Float = 1e-2
-    var atol: Double = 3e-3
-    var rtol: Double = 2e-2
-
-    func check(_ name: String, inputs: [Tensor], seed: UInt64 = 7, file: StaticString = #filePath, line: UInt = #line,
-               _ f: ([Variable]) -> Variable) {
-        let leaves = inputs.map { Variable.parameter($0) }
-        let out = f(leaves)
-        var gen = SeededGenerator(seed: seed)
-        let dOut = Tensor.normal(shape: out.shape, std: 1, generator: &gen)
-        out.backward(gradient: dOut)
-        func loss() -> Double {
-            GradMode.withoutGradients {
-                let o = f(inputs.map { Variable($0) })
-                var s: Double = 0
-                for i in 0 ..< o.value.count { s += Double(o.value.pointer[i]) * Double(dOut.pointer[i]) }
-                return s
-            }
-        }
-        for (k, x) in inputs.enumerated() {
-            guard let g = leaves[k].grad else { XCTFail("\(name): input \(k) got no gradient", file: file, line: line); continue }
-            for i in 0 ..< x.count {
-                let saved = x.pointer[i]
-                x.pointer[i] = saved + h
-                let lp = loss()
-                x.pointer[i] = saved - h
-                let lm = loss()
-                x.pointer[i] = saved
-                let numeric = (lp - lm) / Double(2 * h), analytic = Double(g.pointer[i])
-                if abs(numeric - analytic) > atol + rtol * max(abs(numeric), abs(analytic)) {
-                    XCTFail("\(name): input \(k) element \(i): analytic \(analytic), numeric \(numeric)", file: file, line: line)
-                    return
-                }
-            }
         }
     }
 }
