@@ -163,7 +163,7 @@ struct TrainCommand: ParsableCommand {
             let runner = try RecommenderPipeline.open(
                 folder: URL(fileURLWithPath: out),
                 inputs: .init(dataPath: data, domain: domain, ids: resolved.table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },
-                               encoder: resume ? nil : try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url,
+                               encoder: try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url,
                                itemEmbeddings: resumesRun ? nil : try itemContentEmbeddings(domain, mode: contentMode, config: &config)),
                 config: config, resume: resume)
             Log.info("training \(runner.model.config.d_model)-d T5 (\(runner.model.config.num_layers)+\(runner.model.config.decoderLayers) layers, vocab \(runner.model.config.vocab_size)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")

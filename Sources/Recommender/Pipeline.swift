@@ -69,8 +69,27 @@ public enum RecommenderPipeline {
             tokenizer = try Tokenizer(contentsOf: RunFolder.tokenizerURL(folder))
             ids = try IDTable.read(RunFolder.idsURL(folder))
             if let codes = config.codes { try SemanticIDs.check(ids, layout: codes, file: RunFolder.idsURL(folder).path) }
-            var g = SeededGenerator(seed: config.seed)
-            model = try T5Model(config: manifest.model, generator: &g)
+            // No completed epoch (interrupted in epoch 1): nothing trained was saved, so the model
+            // starts as the run first started it — from --init-from or the encoder's token
+            // embeddings, not from the seed alone. Otherwise `train` loads last/ over it.
+            let last = RunFolder.lastURL(folder)
+            RunFolder.recover(last)
+            let completed = fm.fileExists(atPath: last.appendingPathComponent("state.json").path)
+            if !completed, let initFrom = config.initFrom {
+                model = try T5Model.load(folder: URL(fileURLWithPath: initFrom))
+                guard model.config == manifest.model else {
+                    throw RecommenderError.checkpoint(path: initFrom, message: "is the run's --init-from folder, but its model config no longer matches run.json")
+                }
+            } else {
+                var g = SeededGenerator(seed: config.seed)
+                model = try T5Model(config: manifest.model, generator: &g)
+                if !completed, config.tokenInit == "encoder" {
+                    guard let encoder = inputs.encoder else {
+                        throw RecommenderError.invalidInput("\(folder.path) has no completed epoch and was started with token initialisation 'encoder': resume it with --token-init encoder (the sentence encoder is needed again) or start it afresh")
+                    }
+                    _ = TokenEmbeddingInit.apply(to: model, tokenizer: tokenizer, encoder: encoder)
+                }
+            }
         } else {
             if fm.fileExists(atPath: RunFolder.lastURL(folder).path) {
                 throw RecommenderError.checkpoint(path: folder.path, message: "holds a run already; pass --resume to continue it or choose another --out")

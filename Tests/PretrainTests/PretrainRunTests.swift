@@ -110,6 +110,12 @@ final class PretrainRunTests: XCTestCase {
         runner.verbose = false
         XCTAssertEqual(try Tokenizer(contentsOf: RunFolder.tokenizerURL(run)).modelHash, tokenizer.modelHash)
         XCTAssertEqual(runner.model.shared.value.scalars, model.shared.value.scalars)
+        // Interrupted before its first epoch ended: a resume starts again from the init folder
+        // (run.json's initFrom), not from a seeded random model.
+        let reopened = try RecommenderPipeline.open(folder: run, inputs: .init(dataPath: "toy", domain: d, ids: ids, idsSource: "keywords"),
+                                                    config: rc, resume: true)
+        XCTAssertEqual(reopened.model.shared.value.scalars, model.shared.value.scalars)
+        XCTAssertEqual(reopened.model.namedParameters().count, model.namedParameters().count)
         // run.json records where the model came from, not the (unused) preset default.
         let runManifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(run))
         XCTAssertEqual(runManifest.config.initFrom, out.standardizedFileURL.path)

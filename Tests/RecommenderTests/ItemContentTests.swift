@@ -186,6 +186,13 @@ final class ItemContentResumeTests: XCTestCase {
                       report: ImportReport(format: .idgenrec, files: []))
     }
 
+    /// Seeded 10-dimensional stand-ins for the toy domain's sentence embeddings.
+    static func toyEmbeddings(_ domain: Domain) -> ItemEmbeddings {
+        var g = SeededGenerator(seed: 2)
+        return ItemEmbeddings(itemIDs: domain.catalog.ids, vectors: Tensor.normal(shape: [domain.catalog.count, 10], std: 1, generator: &g),
+                              encoderHash: "test", textsHash: "toy")
+    }
+
     func runner(_ folder: URL, domain: Domain, embeddings: ItemEmbeddings, mode: ItemContentSettings.Mode, resume: Bool) throws -> RecommenderRunner {
         var config = RecommenderConfig()
         config.preset = .tiny
@@ -205,9 +212,7 @@ final class ItemContentResumeTests: XCTestCase {
 
     func testResumeEqualsUninterruptedRunAndLoadReadsTheProjection() throws {
         let domain = Self.toyDomain()
-        var g = SeededGenerator(seed: 2)
-        let embeddings = ItemEmbeddings(itemIDs: domain.catalog.ids, vectors: Tensor.normal(shape: [domain.catalog.count, 10], std: 1, generator: &g),
-                                        encoderHash: "test", textsHash: "toy")
+        let embeddings = Self.toyEmbeddings(domain)
         for mode in ItemContentSettings.Mode.allCases {
             let base = ScratchSpace.root.appendingPathComponent("content-resume-\(UUID().uuidString)")
             let straight = try runner(base.appendingPathComponent("a"), domain: domain, embeddings: embeddings, mode: mode, resume: false)

@@ -32,9 +32,7 @@ final class ItemTokenResumeTests: XCTestCase {
 
     func testResumeEqualsUninterruptedRun() throws {
         let domain = ItemContentResumeTests.toyDomain()
-        var g = SeededGenerator(seed: 2)
-        let embeddings = ItemEmbeddings(itemIDs: domain.catalog.ids, vectors: Tensor.normal(shape: [domain.catalog.count, 10], std: 1, generator: &g),
-                                        encoderHash: "test", textsHash: "toy")
+        let embeddings = ItemContentResumeTests.toyEmbeddings(domain)
         let cases: [ItemTokenSettings] = [
             .init(rows: .learned, loss: .ce),
             .init(rows: .learned, loss: .sampledSoftmax, negatives: 5),
