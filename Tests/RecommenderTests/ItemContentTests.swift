@@ -172,20 +172,6 @@ final class ItemContentTests: XCTestCase {
 /// A content run stopped after epoch 1 and resumed equals one that ran straight (model and
 /// projection bit for bit), and `load` reads the projection back for ranking.
 final class ItemContentResumeTests: XCTestCase {
-    /// `ResumeTests`' toy domain: 20 items, 16 users with a learnable stride pattern.
-    static func toyDomain() -> Domain {
-        let words = ["soap", "rose", "cream", "mint", "oil", "brush", "comb", "argan", "shampoo", "lotion"]
-        var items: [(id: String, fields: [TextField])] = []
-        for i in 0 ..< 20 { items.append((id: "i\(i)", fields: [TextField("title", "\(words[i % 10]) \(words[(i * 3 + 1) % 10]) \(i)")])) }
-        var users: [String] = [], sequences: [[Int]] = []
-        for u in 0 ..< 16 {
-            users.append("u\(u)")
-            sequences.append((0 ..< 5).map { (u + 3 * $0) % 20 })
-        }
-        return Domain(name: "toy", catalog: Catalog(items: items), interactions: Interactions(users: users, sequences: sequences),
-                      report: ImportReport(format: .idgenrec, files: []))
-    }
-
     /// Seeded 10-dimensional stand-ins for the toy domain's sentence embeddings.
     static func toyEmbeddings(_ domain: Domain) -> ItemEmbeddings {
         var g = SeededGenerator(seed: 2)
@@ -211,7 +197,7 @@ final class ItemContentResumeTests: XCTestCase {
     }
 
     func testResumeEqualsUninterruptedRunAndLoadReadsTheProjection() throws {
-        let domain = Self.toyDomain()
+        let domain = ResumeTests.toyDomain()
         let embeddings = Self.toyEmbeddings(domain)
         for mode in ItemContentSettings.Mode.allCases {
             let base = ScratchSpace.root.appendingPathComponent("content-resume-\(UUID().uuidString)")

@@ -31,7 +31,7 @@ final class ItemTokenResumeTests: XCTestCase {
     }
 
     func testResumeEqualsUninterruptedRun() throws {
-        let domain = ItemContentResumeTests.toyDomain()
+        let domain = ResumeTests.toyDomain()
         let embeddings = ItemContentResumeTests.toyEmbeddings(domain)
         let cases: [ItemTokenSettings] = [
             .init(rows: .learned, loss: .ce),
@@ -88,7 +88,7 @@ final class ItemTokenResumeTests: XCTestCase {
     /// Contradicting settings, the wrong scheme and an old last/ without optimizer state are
     /// refused with a message that names them; nothing is trained or overwritten.
     func testContradictionsAndOldRunsAreRefused() throws {
-        let domain = ItemContentResumeTests.toyDomain()
+        let domain = ResumeTests.toyDomain()
         let folder = ScratchSpace.root.appendingPathComponent("item-token-refuse-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
         let settings = ItemTokenSettings(rows: .learned, loss: .warp, negatives: 5)

@@ -8,14 +8,15 @@ import XCTest
 @testable import Recommender
 
 final class ResumeTests: XCTestCase {
-    func toyDomain() -> Domain {
+    /// The recommender tests' toy domain: `items` items, `users` users with a learnable stride pattern.
+    static func toyDomain(items count: Int = 20, users userCount: Int = 16) -> Domain {
         let words = ["soap", "rose", "cream", "mint", "oil", "brush", "comb", "argan", "shampoo", "lotion"]
         var items: [(id: String, fields: [TextField])] = []
-        for i in 0 ..< 20 { items.append((id: "i\(i)", fields: [TextField("title", "\(words[i % 10]) \(words[(i * 3 + 1) % 10]) \(i)")])) }
+        for i in 0 ..< count { items.append((id: "i\(i)", fields: [TextField("title", "\(words[i % 10]) \(words[(i * 3 + 1) % 10]) \(i)")])) }
         var users: [String] = [], sequences: [[Int]] = []
-        for u in 0 ..< 16 {
+        for u in 0 ..< userCount {
             users.append("u\(u)")
-            sequences.append((0 ..< 5).map { (u + 3 * $0) % 20 }) // a learnable stride pattern
+            sequences.append((0 ..< 5).map { (u + 3 * $0) % count }) // a learnable stride pattern
         }
         return Domain(name: "toy", catalog: Catalog(items: items), interactions: Interactions(users: users, sequences: sequences),
                       report: ImportReport(format: .idgenrec, files: []))
@@ -40,7 +41,7 @@ final class ResumeTests: XCTestCase {
     /// A run stopped after epoch 1 and resumed gives bit-identical weights and log to one that ran
     /// 2 epochs straight; every recommendation is a catalog item, none repeated.
     func testResumeEqualsUninterruptedRun() throws {
-        let domain = toyDomain()
+        let domain = Self.toyDomain()
         let base = ScratchSpace.root.appendingPathComponent("resume-\(UUID().uuidString)")
         let straight = try runner(base.appendingPathComponent("a"), domain: domain, epochs: 2, resume: false)
         let a = try straight.train(resume: false)
@@ -71,7 +72,7 @@ final class ResumeTests: XCTestCase {
     /// validation or test item reaches it), it is in every prompt of that user, it is saved in
     /// the run folder and reloaded for evaluation and resume, and a run that lost the file says so.
     func testUserIDsComeFromTrainingItemsAndReachEveryPrompt() throws {
-        let domain = toyDomain()
+        let domain = Self.toyDomain()
         let folder = ScratchSpace.root.appendingPathComponent("userids-\(UUID().uuidString)")
         let run = try runner(folder, domain: domain, epochs: 1, resume: false, userIDs: true)
         try run.train(resume: false)

@@ -11,19 +11,8 @@ import XCTest
 /// Semantic IDs (`<a_17><b_203><c_5><d_0>`, issue 19) on the recommender's pipeline: one piece per
 /// code, a trie that admits exactly the table's IDs, runs that record their scheme, clear errors.
 final class SemanticIDTests: XCTestCase {
-    /// 30 items, 20 users with a learnable stride pattern (as ResumeTests' toy domain).
-    func toyDomain() -> Domain {
-        let words = ["soap", "rose", "cream", "mint", "oil", "brush", "comb", "argan", "shampoo", "lotion"]
-        var items: [(id: String, fields: [TextField])] = []
-        for i in 0 ..< 30 { items.append((id: "i\(i)", fields: [TextField("title", "\(words[i % 10]) \(words[(i * 3 + 1) % 10]) \(i)")])) }
-        var users: [String] = [], sequences: [[Int]] = []
-        for u in 0 ..< 20 {
-            users.append("u\(u)")
-            sequences.append((0 ..< 5).map { (u + 3 * $0) % 30 })
-        }
-        return Domain(name: "toy", catalog: Catalog(items: items), interactions: Interactions(users: users, sequences: sequences),
-                      report: ImportReport(format: .idgenrec, files: []))
-    }
+    /// 30 items, 20 users: ResumeTests' toy domain, larger.
+    func toyDomain() -> Domain { ResumeTests.toyDomain(items: 30, users: 20) }
 
     /// A small layout whose items share prefixes (3 codes at level a, so the trie branches late).
     static let smallLayout = SemanticCodeLayout(levels: 3, codebookSize: 8, disambiguationSize: 4)
