@@ -180,13 +180,7 @@ final class ItemContentResumeTests: XCTestCase {
     }
 
     func runner(_ folder: URL, domain: Domain, embeddings: ItemEmbeddings, mode: ItemContentSettings.Mode, resume: Bool) throws -> RecommenderRunner {
-        var config = RecommenderConfig()
-        config.preset = .tiny
-        config.epochs = 2
-        config.batchSize = 8
-        config.validationUsers = 8
-        config.vocabularySize = 600
-        config.numBeams = 4
+        var config = ResumeTests.toyConfig()
         config.itemContent = ItemContent.settings(mode: mode, embeddings: embeddings, source: nil)
         let ids = try IDGeneration.keywords(catalog: domain.catalog, words: 2).table
         let r = try RecommenderPipeline.open(folder: folder, inputs: .init(dataPath: "toy", domain: domain, ids: ids, idsSource: "keywords",

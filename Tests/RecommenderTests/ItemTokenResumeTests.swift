@@ -15,12 +15,8 @@ import XCTest
 /// exact equality is a fair test on any CPU and BLAS kernel.
 final class ItemTokenResumeTests: XCTestCase {
     func runner(_ folder: URL, domain: Domain, settings: ItemTokenSettings, embeddings: ItemEmbeddings?, resume: Bool) throws -> ItemTokenRunner {
-        var config = RecommenderConfig()
-        config.preset = .tiny
-        config.epochs = 2
-        config.batchSize = 8
-        config.validationUsers = 8
-        config.vocabularySize = 600
+        var config = ResumeTests.toyConfig()
+        config.numBeams = RecommenderConfig().numBeams // the ranked list length; no beams here
         config.scheme = RecommenderConfig.itemTokenScheme
         config.itemToken = settings
         let ids = try IDGeneration.keywords(catalog: domain.catalog, words: 2).table

@@ -22,15 +22,21 @@ final class ResumeTests: XCTestCase {
                       report: ImportReport(format: .idgenrec, files: []))
     }
 
-    func runner(_ folder: URL, domain: Domain, epochs: Int, resume: Bool, userIDs: Bool = false) throws -> RecommenderRunner {
+    /// The tiny, fast settings the toy-domain runs share.
+    static func toyConfig(epochs: Int = 2) -> RecommenderConfig {
         var config = RecommenderConfig()
-        config.useUserIDs = userIDs
         config.preset = .tiny
         config.epochs = epochs
         config.batchSize = 8
         config.validationUsers = 8
         config.vocabularySize = 600
         config.numBeams = 4
+        return config
+    }
+
+    func runner(_ folder: URL, domain: Domain, epochs: Int, resume: Bool, userIDs: Bool = false) throws -> RecommenderRunner {
+        var config = Self.toyConfig(epochs: epochs)
+        config.useUserIDs = userIDs
         let ids = try IDGeneration.keywords(catalog: domain.catalog, words: 2).table
         let r = try RecommenderPipeline.open(folder: folder, inputs: .init(dataPath: "toy", domain: domain, ids: ids, idsSource: "keywords"),
                                              config: config, resume: resume)
