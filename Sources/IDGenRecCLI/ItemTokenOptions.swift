@@ -19,6 +19,8 @@ struct ItemTokenOptions: ParsableArguments {
     var loss: String?
     @Option(name: .long, help: "Uniform negatives per batch for the sampled losses (default 1000).") var negatives: Int?
     @Option(name: .long, help: "Item embeddings from 'idgenrec embed' (for --item-rows content).") var itemEmbeddings: String?
+    @Option(name: .long, help: "Item-token input: off (the encoder reads the history's ID words, default) or add (each history item's output row, tied, is also added at its ID tokens).")
+    var itemInput: String?
 
     static let textualScheme = "textual-id"
 
@@ -41,15 +43,19 @@ struct ItemTokenOptions: ParsableArguments {
         }
         let n = negatives ?? defaults.negatives
         guard n > 0 else { throw ValidationErrorMessage(message: "--negatives must be positive") }
-        return ItemTokenSettings(rows: rows, loss: l, negatives: n, embeddings: itemEmbeddings.map { URL(fileURLWithPath: $0).standardizedFileURL.path })
+        guard let input = itemInput.map({ ItemTokenSettings.Input(rawValue: $0) }) ?? ItemTokenSettings.Input.off else {
+            throw ValidationErrorMessage(message: "--item-input: expected one of \(ItemTokenSettings.Input.allCases.map(\.rawValue).joined(separator: ", ")), found '\(itemInput!)'")
+        }
+        return ItemTokenSettings(rows: rows, loss: l, negatives: n, embeddings: itemEmbeddings.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
+                                 input: input == .off ? nil : input)
     }
 
     /// Records the scheme of a new run in `config`; true for item-token.
     func apply(to config: inout RecommenderConfig, itemContent: Bool = false) throws -> Bool {
         switch try parsedScheme() {
         case Self.textualScheme:
-            guard (itemRows ?? "learned") == "learned", (loss ?? "ce") == "ce", itemEmbeddings == nil || itemContent else {
-                throw ValidationErrorMessage(message: "--item-rows, --loss and --item-embeddings need --scheme item-token")
+            guard (itemRows ?? "learned") == "learned", (loss ?? "ce") == "ce", (itemInput ?? "off") == "off", itemEmbeddings == nil || itemContent else {
+                throw ValidationErrorMessage(message: "--item-rows, --loss, --item-input and --item-embeddings need --scheme item-token")
             }
             return false
         default:
@@ -57,6 +63,9 @@ struct ItemTokenOptions: ParsableArguments {
             let settings = try settings()
             if settings.rows == .content, itemEmbeddings == nil {
                 throw ValidationErrorMessage(message: "--item-rows content needs --item-embeddings FILE (idgenrec embed --data … --out FILE)")
+            }
+            if settings.rows != .content, itemEmbeddings != nil {
+                throw ValidationErrorMessage(message: "--item-embeddings is read only by --item-rows content (these rows are '\(settings.rows.rawValue)'); drop it or pass --item-rows content")
             }
             config.scheme = RecommenderConfig.itemTokenScheme
             config.itemToken = settings
@@ -71,7 +80,7 @@ struct ItemTokenOptions: ParsableArguments {
         let runScheme = saved.isItemToken ? RecommenderConfig.itemTokenScheme : Self.textualScheme
         if scheme != nil, try parsedScheme() != runScheme { conflicts.append("--scheme \(scheme!) (the run's: \(runScheme))") }
         guard saved.isItemToken else {
-            for (flag, given) in [("--item-rows", itemRows), ("--loss", loss), ("--negatives", negatives.map(String.init))] where given != nil {
+            for (flag, given) in [("--item-rows", itemRows), ("--loss", loss), ("--negatives", negatives.map(String.init)), ("--item-input", itemInput)] where given != nil {
                 conflicts.append("\(flag) \(given!) (the run is not an item-token run)")
             }
             return conflicts
@@ -81,6 +90,9 @@ struct ItemTokenOptions: ParsableArguments {
         if itemRows != nil, given.rows != run.rows { conflicts.append("--item-rows \(given.rows.rawValue) (the run's: \(run.rows.rawValue))") }
         if loss != nil, given.loss != run.loss { conflicts.append("--loss \(given.loss.rawValue) (the run's: \(run.loss.rawValue))") }
         if negatives != nil, given.negatives != run.negatives { conflicts.append("--negatives \(given.negatives) (the run's: \(run.negatives))") }
+        if itemInput != nil, (given.input ?? .off) != (run.input ?? .off) {
+            conflicts.append("--item-input \((given.input ?? .off).rawValue) (the run's: \((run.input ?? .off).rawValue))")
+        }
         if itemEmbeddings != nil, run.rows != .content { conflicts.append("--item-embeddings (the run's rows are \(run.rows.rawValue), not content)") }
         config.scheme = RecommenderConfig.itemTokenScheme
         config.itemToken = run
@@ -100,7 +112,7 @@ extension TrainCommand {
                            encoder: resumes ? nil : try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url),
             config: config, embeddings: embeddings, resume: resume)
         let t5 = runner.model.t5.config
-        Log.info("training \(t5.d_model)-d T5, item-token scheme (rows \(runner.settings.rows.rawValue), loss \(runner.settings.loss.rawValue)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
+        Log.info("training \(t5.d_model)-d T5, item-token scheme (rows \(runner.settings.rows.rawValue), loss \(runner.settings.loss.rawValue), input \((runner.settings.input ?? .off).rawValue)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
         let start = Date()
         try runner.train(resume: resume)
         let trainSeconds = Date().timeIntervalSince(start)

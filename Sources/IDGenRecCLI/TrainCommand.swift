@@ -12,7 +12,7 @@ import T5
 struct RecommenderOptions: ParsableArguments {
     @Option(name: .long, help: "Model preset when not starting from --init: tiny, cpu, t5-small.") var preset: String = "cpu"
     @Option(name: .long, help: "Start from this Hugging Face T5 folder (config.json, model.safetensors, spiece.model).") var initFrom: String?
-    @Option(name: .long, help: "Epochs.") var epochs: Int = 10
+    @Option(name: .long, help: "Epochs (default 10; with --resume, the run's own, and a larger value extends it).") var epochs: Int?
     @Option(name: .long, help: "Batch size.") var batchSize: Int = 64
     @Option(name: .long, help: "Learning rate (AdamW, 5% warm-up, linear decay).") var lr: Float = 1e-3
     @Option(name: .long, help: "Dropout.") var dropout: Float = 0.1
@@ -49,6 +49,7 @@ struct RecommenderOptions: ParsableArguments {
         guard let p = T5Config.Preset(rawValue: preset) else {
             throw ValidationErrorMessage(message: "--preset: expected one of \(T5Config.Preset.allCases.map(\.rawValue).joined(separator: ", ")), found '\(preset)'")
         }
+        let epochs = self.epochs ?? 10
         guard epochs > 0, batchSize > 0, history > 0, templates > 0, beams > 0 else {
             throw ValidationErrorMessage(message: "--epochs, --batch-size, --history, --templates and --beams must be positive")
         }
@@ -134,6 +135,8 @@ struct TrainCommand: ParsableCommand {
                 // The run keeps its own settings (run.json): refuse flags that contradict them
                 // rather than ignore them, and follow the run's scheme without --scheme.
                 let saved = try JSONOutput.decode(RunManifest.self, from: manifestURL).config
+                // Without --epochs the run keeps its own count (the default 10 would extend a shorter run).
+                if options.epochs == nil { config.epochs = saved.epochs }
                 var conflicts = try options.resumeConflicts(saved: saved)
                 conflicts += try itemToken.resumeConflicts(saved: saved, config: &config)
                 if userIDs, !saved.useUserIDs { conflicts.append("--user-ids (the run has none)") }

@@ -108,6 +108,13 @@ public final class ItemContent {
     /// For a padded batch of prompts (their item spans) of length `length`: the distinct items
     /// (first-seen order) and, per position, the row of `[content of items; 0]` to add.
     func layout(_ spans: [[EncodedPrompt.ItemSpan]], length: Int) -> (items: [Int], index: [Int32]) {
+        Self.layout(spans, length: length, positions: positions)
+    }
+
+    /// `layout` for any choice of positions per item span (also used by the item-token scheme's
+    /// `--item-input add`, which writes at the ID tokens).
+    static func layout(_ spans: [[EncodedPrompt.ItemSpan]], length: Int,
+                       positions: (EncodedPrompt.ItemSpan) -> Range<Int>) -> (items: [Int], index: [Int32]) {
         var items: [Int] = []
         var row: [Int: Int32] = [:]
         var index = [Int32](repeating: -1, count: spans.count * length)

@@ -37,16 +37,30 @@ public struct ItemTokenSettings: Codable, Sendable, Equatable {
         case lambdarank
     }
 
+    /// Whether the item rows also enter the encoder's input (`--item-input`).
+    public enum Input: String, Codable, Sendable, CaseIterable {
+        /// The encoder reads the history's ID tokens only.
+        case off
+        /// Each history item's output row, times √d_model (the scale of a token embedding), is
+        /// added to the embeddings of that item's ID tokens: the table is tied between input and
+        /// output as SASRec's item embedding is, so the encoder sees each item's collaborative
+        /// vector next to its words.
+        case add
+    }
+
     public var rows: Rows = .learned
     public var loss: Loss = .ce
+    /// nil (run.json files written before `--item-input`) = off.
+    public var input: Input?
     /// Uniform negatives per batch (shared by its rows) for the sampled losses.
     public var negatives = 1000
     /// The item-embedding file content rows were built from (copied into the run folder).
     public var embeddings: String?
 
-    public init(rows: Rows = .learned, loss: Loss = .ce, negatives: Int = 1000, embeddings: String? = nil) {
+    public init(rows: Rows = .learned, loss: Loss = .ce, negatives: Int = 1000, embeddings: String? = nil, input: Input? = nil) {
         self.rows = rows
         self.loss = loss
+        self.input = input
         self.negatives = negatives
         self.embeddings = embeddings
     }
@@ -158,10 +172,43 @@ public final class ItemHead: Module {
 public struct ItemTokenModel {
     public let t5: T5Model
     public let head: ItemHead
+    /// `--item-input`: whether the head's rows are added at the history items' ID tokens.
+    public let input: ItemTokenSettings.Input
 
-    public init(t5: T5Model, head: ItemHead) {
+    public init(t5: T5Model, head: ItemHead, input: ItemTokenSettings.Input? = nil) {
         self.t5 = t5
         self.head = head
+        self.input = input ?? .off
+    }
+
+    /// Where the item rows enter a padded batch of prompts of length `length`: the distinct
+    /// history items (first-seen order) and, per position, the row of `[√d·rows(items); 0]`.
+    static func inputLayout(_ spans: [[EncodedPrompt.ItemSpan]], length: Int) -> (items: [Int], index: IntTensor) {
+        let (items, index) = ItemContent.layout(spans, length: length, positions: \.range)
+        return (items, IntTensor(shape: [spans.count, length], values: index))
+    }
+
+    /// The encoder's input embeddings [B, S, d_model] with the item rows added (autograd: the
+    /// gradient reaches the rows and the token table).
+    func inputEmbeddings(ids: IntTensor, spans: [[EncodedPrompt.ItemSpan]]) -> Variable {
+        let d = t5.config.d_model
+        let (items, index) = Self.inputLayout(spans, length: ids.shape[1])
+        let tokens = embedding(t5.shared, indices: ids)
+        guard !items.isEmpty else { return tokens }
+        let rows = head.rows(items) * Float(d).squareRoot() // [U, d]
+        let table = concat([rows, Variable(Tensor(zeros: [1, d]))], axis: 0)
+        return tokens + embedding(table, indices: index)
+    }
+
+    /// The same graph-free from a snapshot of all rows [items, d_model].
+    func inputEmbeddings(ids: IntTensor, spans: [[EncodedPrompt.ItemSpan]], rows all: Tensor) -> Tensor {
+        let d = t5.config.d_model
+        let (items, index) = Self.inputLayout(spans, length: ids.shape[1])
+        let tokens = Ops.embedding(t5.shared.value, indices: ids)
+        guard !items.isEmpty else { return tokens }
+        let rows = Ops.scale(Ops.embedding(all, indices: IntTensor(shape: [items.count], values: items.map(Int32.init))), Float(d).squareRoot())
+        let table = Ops.concat([rows, Tensor(zeros: [1, d])], axis: 0)
+        return Ops.add(tokens, Ops.embedding(table, indices: index))
     }
 
     public func namedParameters() -> [(name: String, parameter: Variable)] { t5.namedParameters() + head.namedParameters() }
@@ -171,23 +218,39 @@ public struct ItemTokenModel {
     /// size lr moves a logit by only ≈ lr·√d, and on Beauty the full-softmax loss stayed at the
     /// uniform level (ln 12,101) for the first 800 batches; unscaled it moves √d times faster,
     /// the regime of SASRec's output layer.
-    public func hidden(_ sources: [[Int32]], dropout: inout SeededGenerator?) -> Variable {
+    /// `spans` (the history items' positions in each source) are needed with `--item-input add`.
+    public func hidden(_ sources: [[Int32]], spans: [[EncodedPrompt.ItemSpan]]? = nil, dropout: inout SeededGenerator?) -> Variable {
         let (ids, mask) = Seq2SeqBatch.pad(sources, with: Int32(t5.config.pad_token_id))
         let start = IntTensor(shape: [sources.count, 1], values: [Int32](repeating: Int32(t5.config.decoder_start_token_id), count: sources.count))
-        let h = t5.decoderHidden(inputIDs: ids, attentionMask: mask, decoderInputs: start, dropout: &dropout)
-            .reshaped([sources.count, t5.config.d_model])
+        let h: Variable
+        if input == .add {
+            precondition(spans?.count == sources.count, "item-token: --item-input add needs the item spans of every source")
+            h = t5.decoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: spans!), attentionMask: mask, decoderInputs: start, dropout: &dropout)
+                .reshaped([sources.count, t5.config.d_model])
+        } else {
+            h = t5.decoderHidden(inputIDs: ids, attentionMask: mask, decoderInputs: start, dropout: &dropout)
+                .reshaped([sources.count, t5.config.d_model])
+        }
         return t5.config.scalesDecoderOutput ? h * Float(t5.config.d_model).squareRoot() : h
     }
 
     /// Scores [B, items] (no graph), on the generation path (`T5InferenceWeights`, the engine
     /// beam search uses). `weights` and `rows` are snapshots of the current parameters: pass
     /// them when scoring many batches with fixed weights.
-    public func scores(_ sources: [[Int32]], weights: T5InferenceWeights? = nil, rows: Tensor? = nil) -> Tensor {
+    public func scores(_ sources: [[Int32]], spans: [[EncodedPrompt.ItemSpan]]? = nil, weights: T5InferenceWeights? = nil, rows: Tensor? = nil) -> Tensor {
         GradMode.withoutGradients {
             let (ids, mask) = Seq2SeqBatch.pad(sources, with: Int32(t5.config.pad_token_id))
-            var h = (weights ?? T5InferenceWeights(t5)).firstDecoderHidden(inputIDs: ids, attentionMask: mask) // [B, d_model]
+            let rows = rows ?? head.rows().value
+            let w = weights ?? T5InferenceWeights(t5)
+            var h: Tensor // [B, d_model]
+            if input == .add {
+                precondition(spans?.count == sources.count, "item-token: --item-input add needs the item spans of every source")
+                h = w.firstDecoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: spans!, rows: rows), attentionMask: mask)
+            } else {
+                h = w.firstDecoderHidden(inputIDs: ids, attentionMask: mask)
+            }
             if t5.config.scalesDecoderOutput { h = Ops.scale(h, Float(t5.config.d_model).squareRoot()) }
-            return Ops.linear(h, weight: rows ?? head.rows().value) // [B, items]
+            return Ops.linear(h, weight: rows) // [B, items]
         }
     }
 
@@ -198,9 +261,9 @@ public struct ItemTokenModel {
 
     /// Training loss of a batch (`targets`: catalog indices). `popularity[i]`: item i's share of
     /// the training targets (for the logQ correction); `rng` draws the uniform negatives.
-    public func loss(sources: [[Int32]], targets: [Int], settings: ItemTokenSettings, popularity: [Double],
+    public func loss(sources: [[Int32]], spans: [[EncodedPrompt.ItemSpan]]? = nil, targets: [Int], settings: ItemTokenSettings, popularity: [Double],
                      dropout: inout SeededGenerator?, rng: inout SeededGenerator) -> Variable {
-        let h = hidden(sources, dropout: &dropout) // [B, d_model]
+        let h = hidden(sources, spans: spans, dropout: &dropout) // [B, d_model]
         let n = head.itemCount, b = targets.count
         if settings.loss == .ce {
             let logits = linear(h, weight: head.rows()) // [B, items]

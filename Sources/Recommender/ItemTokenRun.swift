@@ -94,7 +94,7 @@ public final class ItemTokenRunner {
         }
         var g = SeededGenerator(seed: config.seed &+ 0x17E4)
         let head = try ItemHead(kind: settings.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
-        return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head))
+        return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head, input: settings.input))
     }
 
     /// The resume half of `open`: the run's own settings (checked against the requested ones),
@@ -107,6 +107,9 @@ public final class ItemTokenRunner {
         if requested.rows != saved.rows { differences.append("item rows '\(requested.rows.rawValue)' (the run's: '\(saved.rows.rawValue)')") }
         if requested.loss != saved.loss { differences.append("loss '\(requested.loss.rawValue)' (the run's: '\(saved.loss.rawValue)')") }
         if requested.negatives != saved.negatives { differences.append("negatives \(requested.negatives) (the run's: \(saved.negatives))") }
+        if (requested.input ?? .off) != (saved.input ?? .off) {
+            differences.append("item input '\((requested.input ?? .off).rawValue)' (the run's: '\((saved.input ?? .off).rawValue)')")
+        }
         guard differences.isEmpty else {
             throw RecommenderError.checkpoint(path: folder.path, message: "--resume continues the run with its own settings (run.json), but these differ: \(differences.joined(separator: ", ")); pass the run's settings or none, or choose another --out")
         }
@@ -136,7 +139,7 @@ public final class ItemTokenRunner {
         // Initial values are overwritten by last/ in `train(resume: true)`.
         var g = SeededGenerator(seed: base.trainer.config.seed &+ 0x17E4)
         let head = try ItemHead(kind: saved.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
-        return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head))
+        return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head, input: saved.input))
     }
 
     /// Reopens a trained run (best/ or last/).
@@ -155,19 +158,21 @@ public final class ItemTokenRunner {
         let head = try ItemHead(kind: settings.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
         let modelURL = checkpoint == .last ? RunFolder.lastURL(folder) : RunFolder.evaluatedModelURL(folder)
         try head.load(from: modelURL.appendingPathComponent(headFile))
-        return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head))
+        return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head, input: settings.input))
     }
 
     /// Training samples of an epoch: every training prefix with a freshly drawn template, in
     /// length-bucketed batches (the textual-ID scheme's order; targets are catalog indices).
-    func batches(epoch: Int) -> [[(source: [Int32], target: Int)]] {
+    func batches(epoch: Int) -> [[(source: [Int32], spans: [EncodedPrompt.ItemSpan], target: Int)]] {
         let data = trainer.data
+        let keepSpans = model.input == .add
         var rng = SeededGenerator(seed: config.seed &+ 0x9E37_79B9 &* UInt64(epoch + 1))
-        var samples: [(source: [Int32], target: Int)] = []
+        var samples: [(source: [Int32], spans: [EncodedPrompt.ItemSpan], target: Int)] = []
         for s in data.split.trainingSamples(historyCap: config.historyCap) {
             for _ in 0 ..< max(1, config.templatesPerSample) {
                 let template = Int(rng.next() % UInt64(data.prompts.templates.count))
-                samples.append((data.prompt(history: s.history, template: template, user: s.user).tokens, s.target))
+                let prompt = data.prompt(history: s.history, template: template, user: s.user)
+                samples.append((prompt.tokens, keepSpans ? prompt.itemSpans : [], s.target))
             }
         }
         return LengthBuckets.batches(samples, batchSize: config.batchSize, window: config.batchSize * 50, length: { $0.source.count }, using: &rng)
@@ -238,7 +243,7 @@ public final class ItemTokenRunner {
             for batch in batches {
                 optimizer.zeroGrad()
                 var dropout: SeededGenerator? = config.dropout > 0 ? state.dropout : nil
-                let loss = model.loss(sources: batch.map(\.source), targets: batch.map(\.target), settings: settings, popularity: popularity,
+                let loss = model.loss(sources: batch.map(\.source), spans: model.input == .add ? batch.map(\.spans) : nil, targets: batch.map(\.target), settings: settings, popularity: popularity,
                                       dropout: &dropout, rng: &negatives)
                 if let dropout { state.dropout = dropout }
                 let value = loss.value.item
@@ -297,7 +302,9 @@ public final class ItemTokenRunner {
 
     /// Scores [targets, items] of the ranking prompts (template 0).
     public func scores(_ targets: [EvaluationTarget], snapshot: (weights: T5InferenceWeights, rows: Tensor)? = nil) -> Tensor {
-        model.scores(trainer.rankingInputs(targets), weights: snapshot?.weights, rows: snapshot?.rows)
+        guard model.input == .add else { return model.scores(trainer.rankingInputs(targets), weights: snapshot?.weights, rows: snapshot?.rows) }
+        let prompts = targets.map { trainer.data.prompt(history: $0.history, template: 0, user: $0.user) }
+        return model.scores(prompts.map(\.tokens), spans: prompts.map(\.itemSpans), weights: snapshot?.weights, rows: snapshot?.rows)
     }
 
     /// Exact top-k per target, best first.
@@ -339,7 +346,7 @@ public final class ItemTokenRunner {
             return Array(UnsafeBufferPointer(start: scores([target], snapshot: snapshot).pointer, count: n))
         }
         let s = settings
-        let summary = ["scheme": "item-token", "item_rows": s.rows.rawValue, "loss": s.loss.rawValue, "negatives": "\(s.negatives)",
+        let summary = ["scheme": "item-token", "item_rows": s.rows.rawValue, "item_input": (s.input ?? .off).rawValue, "loss": s.loss.rawValue, "negatives": "\(s.negatives)",
                        "preset": config.initFrom.map { "init from \($0)" } ?? config.preset.rawValue, "d_model": "\(model.t5.config.d_model)",
                        "epochs": "\(config.epochs)", "batch": "\(config.batchSize)", "lr": "\(config.learningRate)", "seed": "\(config.seed)",
                        "decoding": "one decoder step, exact scores over the catalog, template 0"]
@@ -420,6 +427,6 @@ extension ItemTokenRunner {
                                    content: sourceContent, generator: &g)
         try trained.load(from: modelURL.appendingPathComponent(headFile))
         let head = try trained.retargeted(itemTokens: data.itemTokens, content: content, model: t5)
-        return ItemTokenRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: ItemTokenModel(t5: t5, head: head))
+        return ItemTokenRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: ItemTokenModel(t5: t5, head: head, input: settings.input))
     }
 }

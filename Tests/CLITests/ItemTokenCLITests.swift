@@ -55,6 +55,62 @@ final class ItemTokenCLITests: XCTestCase {
                                         "--out", base.appendingPathComponent("bad2").path])
         XCTAssertNotEqual(noEmbeddings.status, 0)
         XCTAssert(noEmbeddings.stderr.contains("--item-embeddings"), noEmbeddings.stderr)
+        // Embeddings with rows that do not read them are refused, not ignored.
+        let unread = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-embeddings", "x.safetensors",
+                                  "--out", base.appendingPathComponent("bad3").path])
+        XCTAssertNotEqual(unread.status, 0)
+        XCTAssert(unread.stderr.contains("--item-embeddings is read only by --item-rows content"), unread.stderr)
+    }
+
+    /// `--item-input add`: recorded in run.json, followed by evaluate, recommend and --resume;
+    /// refused on textual IDs and when it contradicts the run on resume. A resume without
+    /// --epochs keeps the run's count (it used to extend a 1-epoch run to the default 10).
+    func testItemInputIsRecordedFollowedAndChecked() throws {
+        let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
+        let base = ScratchSpace.root.appendingPathComponent("item-input-cli-\(UUID().uuidString)")
+        let run = base.appendingPathComponent("run")
+        let train = ["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--batch-size", "16",
+                     "--validation-users", "10", "--test-users", "10", "--out", run.path]
+        let t = try CLI.run(train + ["--epochs", "1", "--scheme", "item-token", "--item-input", "add"])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssert(t.stderr.contains("input add"), t.stderr)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
+        let itemToken = (manifest["config"] as? [String: Any])?["itemToken"] as? [String: Any]
+        XCTAssertEqual(itemToken?["input"] as? String, "add", "\(manifest)")
+        let metrics = try String(contentsOf: run.appendingPathComponent("metrics.json"), encoding: .utf8)
+        XCTAssert(metrics.contains("\"item_input\" : \"add\"") || metrics.contains("\"item_input\":\"add\""), metrics)
+
+        let e = try CLI.run(["evaluate", "--run", run.path, "--data", kitchen, "--sample-users", "40", "--users", "10", "--json", base.appendingPathComponent("e.json").path])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let evaluated = try String(contentsOf: base.appendingPathComponent("e.json"), encoding: .utf8)
+        XCTAssert(evaluated.contains("\"item_input\" : \"add\"") || evaluated.contains("\"item_input\":\"add\""), "evaluate follows the run: \(evaluated)")
+        let item = try firstItem(run)
+        let r = try CLI.run(["recommend", "--run", run.path, "--data", kitchen, "--sample-users", "40", "--history", item, "-k", "3"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+
+        let contradicts = try CLI.run(train + ["--resume", "--item-input", "off"])
+        XCTAssertNotEqual(contradicts.status, 0)
+        XCTAssert(contradicts.stderr.contains("--item-input off (the run's: add)"), contradicts.stderr)
+        let again = try CLI.run(train + ["--resume"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        let log = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("log.json"))) as! [[String: Any]]
+        XCTAssertEqual(log.compactMap { $0["epoch"] as? Int }, [1], "a resume without --epochs keeps the run's 1 epoch")
+        let extended = try CLI.run(train + ["--resume", "--epochs", "2"])
+        XCTAssertEqual(extended.status, 0, extended.stderr)
+        XCTAssert(extended.stderr.contains("resuming after epoch 1"), extended.stderr)
+
+        let textual = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--item-input", "add", "--out", base.appendingPathComponent("t").path])
+        XCTAssertNotEqual(textual.status, 0)
+        XCTAssert(textual.stderr.contains("--item-input"), textual.stderr)
+        let badValue = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-input", "replace",
+                                    "--out", base.appendingPathComponent("b").path])
+        XCTAssertNotEqual(badValue.status, 0)
+        XCTAssert(badValue.stderr.contains("--item-input: expected one of off, add"), badValue.stderr)
+    }
+
+    func firstItem(_ run: URL) throws -> String {
+        let ids = try String(contentsOf: run.appendingPathComponent("ids.tsv"), encoding: .utf8)
+        return String(ids.split(separator: "\n")[0].split(separator: "\t")[0])
     }
 }
 

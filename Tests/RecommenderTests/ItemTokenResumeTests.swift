@@ -34,9 +34,10 @@ final class ItemTokenResumeTests: XCTestCase {
             .init(rows: .learned, loss: .sampledSoftmax, negatives: 5),
             .init(rows: .content, loss: .ce, embeddings: "test"),
             .init(rows: .idMean, loss: .lambdarank, negatives: 6),
+            .init(rows: .content, loss: .ce, embeddings: "test", input: .add),
         ]
         for settings in cases {
-            let name = "\(settings.rows.rawValue)/\(settings.loss.rawValue)"
+            let name = "\(settings.rows.rawValue)/\(settings.loss.rawValue)/input \((settings.input ?? .off).rawValue)"
             let e = settings.rows == .content ? embeddings : nil
             let base = ScratchSpace.root.appendingPathComponent("item-token-resume-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: base) }
@@ -97,6 +98,9 @@ final class ItemTokenResumeTests: XCTestCase {
         }
         XCTAssertThrowsError(try runner(folder, domain: domain, settings: .init(rows: .learned, loss: .warp, negatives: 7), embeddings: nil, resume: true)) {
             XCTAssert("\($0)".contains("negatives 7 (the run's: 5)"), "\($0)")
+        }
+        XCTAssertThrowsError(try runner(folder, domain: domain, settings: .init(rows: .learned, loss: .warp, negatives: 5, input: .add), embeddings: nil, resume: true)) {
+            XCTAssert("\($0)".contains("item input 'add' (the run's: 'off')"), "\($0)")
         }
         // Without resume the folder is not overwritten.
         XCTAssertThrowsError(try runner(folder, domain: domain, settings: settings, embeddings: nil, resume: false)) {

@@ -184,4 +184,114 @@ final class ItemTokenTests: XCTestCase {
             XCTAssertGreaterThan(correct, items / 2, "\(loss): \(correct) of \(items) right")
         }
     }
+
+    // MARK: --item-input add
+
+    /// Prompts holding items' ID tokens (itemTokens: [20 + i, 40 + i % 3]) between other tokens,
+    /// with their spans; the last has no history item.
+    var inputPrompts: (sources: [[Int32]], spans: [[EncodedPrompt.ItemSpan]]) {
+        let sources: [[Int32]] = [[5, 20, 40, 6, 23, 40, 1], [7, 31, 42, 1], [8, 1]]
+        let spans: [[EncodedPrompt.ItemSpan]] = [[.init(item: 0, range: 1 ..< 3), .init(item: 3, range: 4 ..< 6)],
+                                                 [.init(item: 11, range: 1 ..< 3)], []]
+        return (sources, spans)
+    }
+
+    /// With the rows in the input, ranking scores (generation path, from a snapshot of the rows)
+    /// still equal the training graph's, for every row kind; the input term changes the scores
+    /// of prompts with history items and leaves a prompt without any as it was.
+    func testItemInputScoresMatchTheTrainingGraph() throws {
+        let (sources, spans) = inputPrompts
+        for kind in ItemTokenSettings.Rows.allCases {
+            let model = try tinyModel(seed: 6)
+            let h = try head(kind, model)
+            let m = ItemTokenModel(t5: model, head: h, input: .add)
+            let fast = m.scores(sources, spans: spans)
+            let graph = GradMode.withoutGradients { () -> Tensor in
+                var none: SeededGenerator?
+                return Ops.linear(m.hidden(sources, spans: spans, dropout: &none).value, weight: m.head.rows().value)
+            }
+            for i in 0 ..< fast.count {
+                XCTAssertEqual(fast.pointer[i], graph.pointer[i], accuracy: 1e-4 * max(1, abs(graph.pointer[i])), "\(kind) \(i)")
+            }
+            let without = ItemTokenModel(t5: model, head: h).scores(sources)
+            for r in 0 ..< 2 {
+                let change = (0 ..< items).map { abs(fast.pointer[r * items + $0] - without.pointer[r * items + $0]) }.max()!
+                XCTAssertGreaterThan(change, 1e-3, "\(kind): the rows reach prompt \(r)")
+            }
+            for j in 0 ..< items { XCTAssertEqual(fast.pointer[2 * items + j], without.pointer[2 * items + j], accuracy: 1e-5) }
+        }
+    }
+
+    /// The input term is √d·row of each history item at its ID tokens: the encoder's input
+    /// embeddings are the token rows plus that, position by position.
+    func testItemInputAddsScaledRowsAtTheItemsTokens() throws {
+        let (sources, spans) = inputPrompts
+        let model = try tinyModel(seed: 4)
+        let m = ItemTokenModel(t5: model, head: try head(.learned, model), input: .add)
+        let (ids, _) = Seq2SeqBatch.pad(sources, with: 0)
+        let x = GradMode.withoutGradients { m.inputEmbeddings(ids: ids, spans: spans).value }
+        let rows = m.head.rows().value, shared = model.shared.value
+        let d = model.config.d_model, length = ids.shape[1], scale = Float(d).squareRoot()
+        for (b, source) in sources.enumerated() {
+            for p in 0 ..< length {
+                let token = p < source.count ? Int(source[p]) : 0
+                let item = spans[b].first { $0.range.contains(p) }?.item
+                for j in 0 ..< d {
+                    let expected = shared.pointer[token * d + j] + (item.map { scale * rows.pointer[$0 * d + j] } ?? 0)
+                    XCTAssertEqual(x.pointer[(b * length + p) * d + j], expected, accuracy: 1e-5, "prompt \(b) position \(p)")
+                }
+            }
+        }
+        // The graph-free twin (ranking) builds the same tensor.
+        let y = m.inputEmbeddings(ids: ids, spans: spans, rows: rows)
+        XCTAssertEqual(y.scalars, x.scalars)
+    }
+
+    /// Gradients of the full CE loss reach the rows through the input as well as the output and
+    /// match central differences: history items' rows (0, 3, 11: in the input, not targets), a
+    /// target's row, and the content projection.
+    func testItemInputGradientsMatchFiniteDifferences() throws {
+        let (sources, spans) = inputPrompts
+        let targets = [2, 7, 3]
+        for kind in [ItemTokenSettings.Rows.learned, .content] {
+            let model = try tinyModel(seed: 2)
+            let m = ItemTokenModel(t5: model, head: try head(kind, model), input: .add)
+            func loss() -> Double {
+                GradMode.withoutGradients {
+                    var n: SeededGenerator?
+                    var r = SeededGenerator(seed: 1)
+                    return Double(m.loss(sources: sources, spans: spans, targets: targets, settings: ItemTokenSettings(), popularity: [], dropout: &n, rng: &r).value.item)
+                }
+            }
+            var none: SeededGenerator?
+            var rng = SeededGenerator(seed: 1)
+            m.loss(sources: sources, spans: spans, targets: targets, settings: ItemTokenSettings(), popularity: [], dropout: &none, rng: &rng).backward()
+            let parameter = m.head.table ?? m.head.projection!
+            let grad = try XCTUnwrap(parameter.grad, "\(kind)")
+            let d = model.config.d_model
+            let elements = kind == .learned ? [0 * d + 1, 3 * d + 5, 11 * d + d - 1, 7 * d + 2] : [0, 9, parameter.value.count - 1]
+            for i in elements {
+                let saved = parameter.value.pointer[i]
+                parameter.value.pointer[i] = saved + 1e-2
+                let plus = loss()
+                parameter.value.pointer[i] = saved - 1e-2
+                let minus = loss()
+                parameter.value.pointer[i] = saved
+                let numeric = (plus - minus) / 2e-2, analytic = Double(grad.pointer[i])
+                XCTAssertEqual(analytic, numeric, accuracy: 3e-3 + 3e-2 * max(abs(numeric), abs(analytic)), "\(kind) element \(i)")
+            }
+            if kind == .learned {
+                // Row 0 is in the input: its gradient differs from the one the model without
+                // the input term gives it (the output side alone).
+                let withInput = grad.pointer[1]
+                let plain = ItemTokenModel(t5: model, head: m.head)
+                parameter.zeroGrad()
+                var n2: SeededGenerator?
+                var r2 = SeededGenerator(seed: 1)
+                plain.loss(sources: sources, targets: targets, settings: ItemTokenSettings(), popularity: [], dropout: &n2, rng: &r2).backward()
+                let outputOnly = try XCTUnwrap(parameter.grad).pointer[1]
+                XCTAssertGreaterThan(abs(withInput - outputOnly), 1e-5, "the input term contributes to row 0's gradient")
+            }
+        }
+    }
 }
