@@ -62,7 +62,7 @@ final class ItemTokenCLITests: XCTestCase {
         XCTAssert(unread.stderr.contains("--item-embeddings is read only by --item-rows content"), unread.stderr)
     }
 
-    /// `--item-input add`: recorded in run.json, followed by evaluate, recommend and --resume;
+    /// `--item-input add` (the default): recorded in run.json, followed by evaluate, recommend and --resume;
     /// refused on textual IDs and when it contradicts the run on resume. A resume without
     /// --epochs keeps the run's count (it used to extend a 1-epoch run to the default 10).
     func testItemInputIsRecordedFollowedAndChecked() throws {
@@ -71,7 +71,7 @@ final class ItemTokenCLITests: XCTestCase {
         let run = base.appendingPathComponent("run")
         let train = ["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--batch-size", "16",
                      "--validation-users", "10", "--test-users", "10", "--out", run.path]
-        let t = try CLI.run(train + ["--epochs", "1", "--scheme", "item-token", "--item-input", "add"])
+        let t = try CLI.run(train + ["--epochs", "1", "--scheme", "item-token"]) // add is the default
         XCTAssertEqual(t.status, 0, t.stderr)
         XCTAssert(t.stderr.contains("input add"), t.stderr)
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
