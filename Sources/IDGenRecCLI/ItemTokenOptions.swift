@@ -43,7 +43,7 @@ struct ItemTokenOptions: ParsableArguments {
         }
         let n = negatives ?? defaults.negatives
         guard n > 0 else { throw ValidationErrorMessage(message: "--negatives must be positive") }
-        // Default add: it beat off on Office and ml-100k, validation and test (docs/item-token.md#item-rows-in-the-input-measured).
+        // Default add: it beat off on Office and ml-100k, validation and test (docs/item-token.md#item-rows-in-the-input-measured---item-input-add-against-off-2026-12-07).
         guard let input = itemInput.map({ ItemTokenSettings.Input(rawValue: $0) }) ?? ItemTokenSettings.Input.add else {
             throw ValidationErrorMessage(message: "--item-input: expected one of \(ItemTokenSettings.Input.allCases.map(\.rawValue).joined(separator: ", ")), found '\(itemInput!)'")
         }
