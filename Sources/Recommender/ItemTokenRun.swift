@@ -41,10 +41,7 @@ public final class ItemTokenRunner {
             guard let r = row[id] else {
                 throw RecommenderError.invalidInput("\(source): no embedding for item '\(id)' (run idgenrec embed on this catalog)")
             }
-            var norm: Float = 0
-            for j in 0 ..< dim { let v = embeddings.vectors.pointer[r * dim + j]; norm += v * v }
-            let scale = norm > 0 ? 1 / norm.squareRoot() : 0
-            for j in 0 ..< dim { out.pointer[i * dim + j] = embeddings.vectors.pointer[r * dim + j] * scale }
+            ItemHead.normalise(embeddings.vectors.pointer + r * dim, into: out.pointer + i * dim, count: dim)
         }
         return out
     }
