@@ -340,7 +340,10 @@ public final class ItemTokenRunner {
                 }
                 return Array(UnsafeBufferPointer(start: cached!.pointer + (p - cachedStart) * n, count: n))
             }
-            return Array(UnsafeBufferPointer(start: scores([target], snapshot: snapshot).pointer, count: n))
+            // A named tensor kept alive while read: a temporary's storage may be freed once its
+            // pointer is taken (serve's new rows read garbage that way before withExtendedLifetime).
+            let row = scores([target], snapshot: snapshot)
+            return withExtendedLifetime(row) { Array(UnsafeBufferPointer(start: row.pointer, count: n)) }
         }
         let s = settings
         let summary = ["scheme": "item-token", "item_rows": s.rows.rawValue, "item_input": (s.input ?? .off).rawValue, "loss": s.loss.rawValue, "negatives": "\(s.negatives)",
