@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "TextEncoderTests", dependencies: ["TextEncoder", "TensorCore", "Support"], exclude: ["Fixtures"]),
         .testTarget(name: "CLITests", dependencies: ["IDGenRecCLI", "Support", "TensorCore"]),
         .testTarget(name: "LibraryTests", dependencies: ["IDGenRec"]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Recommender", "IDGen", "Corpora", "Support", "TextEncoder"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Recommender", "IDGen", "Corpora", "Support", "TextEncoder", "TensorCore"]),
     ],
     swiftLanguageModes: [.v5]
 )

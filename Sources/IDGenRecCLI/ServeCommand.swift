@@ -25,7 +25,7 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .long, help: "Most /recommend requests ranked in one pass.") var maxBatch: Int = 16
     @Option(name: .long, help: "Largest request body in bytes (larger gets 413).") var maxBodyBytes: Int = 1 << 20
     @Option(name: .long, help: "Worker threads ranking side by side (more than 1 turns off the 2-way split inside ops).") var workers: Int = 2
-    @Option(name: .long, help: "Sentence-transformers BERT folder, for runs on semantic IDs (default: $IDGENREC_ENCODER, else checkpoints/encoders/all-MiniLM-L6-v2).") var encoder: String?
+    @Option(name: .long, help: "Sentence-transformers BERT folder, for runs on semantic IDs and item-token runs with content rows (default: $IDGENREC_ENCODER, else checkpoints/encoders/all-MiniLM-L6-v2).") var encoder: String?
 
     func run() throws {
         try runReportingErrors {
@@ -36,19 +36,21 @@ struct ServeCommand: ParsableCommand {
             guard maxBodyBytes >= 1024 else { throw ValidationErrorMessage(message: "--max-body-bytes: expected at least 1024, found \(maxBodyBytes)") }
             let (domain, _) = try dataset.load(data)
             let folder = URL(fileURLWithPath: runFolder)
-            let runner = try RecommenderPipeline.load(folder: folder, domain: domain, dataPath: data)
-            if let content = runner.trainer.config.itemContent {
-                throw ValidationErrorMessage(message: "\(folder.path) was trained with --item-content \(content.mode.rawValue); serve does not add item content to its prompts yet (use idgenrec recommend / evaluate for this run)")
-            }
             var options = ServeOptions()
             options.batchWindow = batchWindowMs / 1000
             options.maxBatch = maxBatch
             options.maxBodyBytes = maxBodyBytes
             options.workers = workers
             options.encoder = EncoderFolder.resolve(explicit: encoder)
-            let engine = try ServeEngine(run: folder, runner: runner, options: options)
+            // An item-token run is served by one-step scores over every item, any other by beam
+            // search under the ID trie (ServeEngine.load follows run.json).
+            let engine = try ServeEngine.load(run: folder, domain: domain, dataPath: data, options: options)
+            if let content = engine.config.itemContent {
+                throw ValidationErrorMessage(message: "\(folder.path) was trained with --item-content \(content.mode.rawValue); serve does not add item content to its prompts yet (use idgenrec recommend / evaluate for this run)")
+            }
             let catalog = engine.catalog
-            Log.info("serving \(runFolder): \(catalog.count) items (\(catalog.count - catalog.baseCount) added while serving), beams \(engine.config.numBeams); new item IDs from \(engine.idSource)")
+            let ranking = engine.isItemToken ? "item-token scores over every item (rows \(engine.config.itemToken?.rows.rawValue ?? "?"))" : "beams \(engine.config.numBeams)"
+            Log.info("serving \(runFolder): \(catalog.count) items (\(catalog.count - catalog.baseCount) added while serving), \(ranking); new item IDs from \(engine.idSource)")
             let done = DispatchSemaphore(value: 0)
             let outcome = Outcome()
             let (host, port) = (host, port)

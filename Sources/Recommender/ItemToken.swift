@@ -149,13 +149,64 @@ public final class ItemHead: Module {
             }
             return linear(Variable(e), weight: projection!) // [n, d_model]
         case .idMean:
-            let chosen = items ?? Array(0 ..< itemCount)
-            var flat: [Int32] = [], offsets = [0]
-            for i in chosen { flat += itemTokens[i]; offsets.append(flat.count) }
-            let tokens = embedding(shared!, indices: IntTensor(shape: [flat.count], values: flat)) // [T, d_model]
-            // T5's token embeddings have std ≈ 1; 1/√d puts the rows on the scale of the others.
-            return segmentMean(tokens, offsets: offsets) * (1 / Float(shared!.shape[1]).squareRoot()) // [n, d_model]
+            return Self.idMeanRows(shared: shared!, tokens: (items ?? Array(0 ..< itemCount)).map { itemTokens[$0] })
         }
+    }
+
+    /// id-mean rows of items with these ID tokens: the mean of each item's token embeddings.
+    static func idMeanRows(shared: Variable, tokens items: [[Int32]]) -> Variable {
+        var flat: [Int32] = [], offsets = [0]
+        for tokens in items { flat += tokens; offsets.append(flat.count) }
+        let tokens = embedding(shared, indices: IntTensor(shape: [flat.count], values: flat)) // [T, d_model]
+        // T5's token embeddings have std ≈ 1; 1/√d puts the rows on the scale of the others.
+        return segmentMean(tokens, offsets: offsets) * (1 / Float(shared.shape[1]).squareRoot()) // [n, d_model]
+    }
+
+    /// Rows [n, d_model] (no graph) for items the head was not built with, such as items added
+    /// while serving: id-mean rows from each item's ID tokens (without eos, as `itemTokens`);
+    /// content rows from each item's sentence embedding (`embeddings` [n, dim], unit-normalised
+    /// here as `ItemTokenRunner.contentMatrix` does) through the trained projection. Each row is
+    /// computed on its own, so an item's row does not depend on which items come with it.
+    /// Learned rows exist only for the items trained: an error says so.
+    public func rows(newItemTokens tokens: [[Int32]], embeddings: Tensor?) throws -> Tensor {
+        switch kind {
+        case .learned:
+            throw RecommenderError.invalidInput("learned item rows exist only for the items the run was trained on; a new item has no row (train with --item-rows id-mean or content to add items)")
+        case .idMean:
+            let d = shared!.shape[1]
+            return GradMode.withoutGradients {
+                let out = Tensor(zeros: [tokens.count, d])
+                for (i, t) in tokens.enumerated() {
+                    precondition(!t.isEmpty, "id-mean rows: item \(i) has no ID tokens")
+                    let row = Self.idMeanRows(shared: shared!, tokens: [t]).value
+                    withExtendedLifetime(row) { (out.pointer + i * d).update(from: row.pointer, count: d) }
+                }
+                return out
+            }
+        case .content:
+            guard let embeddings, embeddings.rank == 2, embeddings.shape[0] == tokens.count, let projection, embeddings.shape[1] == projection.shape[1] else {
+                throw RecommenderError.invalidInput("content rows: expected one sentence embedding of dimension \(projection?.shape[1] ?? 0) per new item (\(tokens.count)), found shape \(embeddings?.shape ?? [])")
+            }
+            let dim = embeddings.shape[1], d = projection.shape[0]
+            return GradMode.withoutGradients {
+                let out = Tensor(zeros: [tokens.count, d])
+                let unit = Tensor(zeros: [1, dim])
+                for i in 0 ..< tokens.count {
+                    Self.normalise(embeddings.pointer + i * dim, into: unit.pointer, count: dim)
+                    let row = Ops.linear(unit, weight: projection.value)
+                    withExtendedLifetime(row) { (out.pointer + i * d).update(from: row.pointer, count: d) }
+                }
+                return out
+            }
+        }
+    }
+
+    /// `dst` = `src` / |src| (zeros stay zeros): the normalisation of content rows.
+    static func normalise(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, count dim: Int) {
+        var norm: Float = 0
+        for j in 0 ..< dim { norm += src[j] * src[j] }
+        let scale = norm > 0 ? 1 / norm.squareRoot() : 0
+        for j in 0 ..< dim { dst[j] = src[j] * scale }
     }
 
     public func save(to url: URL) throws {

@@ -41,10 +41,7 @@ public final class ItemTokenRunner {
             guard let r = row[id] else {
                 throw RecommenderError.invalidInput("\(source): no embedding for item '\(id)' (run idgenrec embed on this catalog)")
             }
-            var norm: Float = 0
-            for j in 0 ..< dim { let v = embeddings.vectors.pointer[r * dim + j]; norm += v * v }
-            let scale = norm > 0 ? 1 / norm.squareRoot() : 0
-            for j in 0 ..< dim { out.pointer[i * dim + j] = embeddings.vectors.pointer[r * dim + j] * scale }
+            ItemHead.normalise(embeddings.vectors.pointer + r * dim, into: out.pointer + i * dim, count: dim)
         }
         return out
     }
@@ -343,7 +340,10 @@ public final class ItemTokenRunner {
                 }
                 return Array(UnsafeBufferPointer(start: cached!.pointer + (p - cachedStart) * n, count: n))
             }
-            return Array(UnsafeBufferPointer(start: scores([target], snapshot: snapshot).pointer, count: n))
+            // A named tensor kept alive while read: a temporary's storage may be freed once its
+            // pointer is taken (serve's new rows read garbage that way before withExtendedLifetime).
+            let row = scores([target], snapshot: snapshot)
+            return withExtendedLifetime(row) { Array(UnsafeBufferPointer(start: row.pointer, count: n)) }
         }
         let s = settings
         let summary = ["scheme": "item-token", "item_rows": s.rows.rawValue, "item_input": (s.input ?? .off).rawValue, "loss": s.loss.rawValue, "negatives": "\(s.negatives)",

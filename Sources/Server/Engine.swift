@@ -25,7 +25,9 @@ public struct ServeOptions: Sendable {
     public var maxItemsPerRequest: Int = 1000
     /// The sentence encoder folder, loaded only when the run's IDs are semantic words or codes
     /// (POST /items then names new items the way `ids generate --generator semantic --existing`,
-    /// or codes them with the run's quantiser as `ids generate --scheme semantic --existing` does).
+    /// or codes them with the run's quantiser as `ids generate --scheme semantic --existing` does),
+    /// or when the run is an item-token run with content rows (new items' rows come from their
+    /// sentence embeddings; it must be the encoder the run's item embeddings were made with).
     public var encoder: URL?
     public init() {}
 }
@@ -46,6 +48,11 @@ struct AddJob {
 
 /// The loaded run and the worker threads that do all model work.
 ///
+/// A textual-ID run ranks by beam search under the trie of the served IDs; an item-token run
+/// (`ItemTokenServing`) scores every served item in one decoder step and takes the exact top-k,
+/// with an output row per served item (items added while serving get theirs from their ID or
+/// text, or POST /items is refused when the run's rows cannot make one).
+///
 /// Model calls (ranking, ID generation) run on worker threads, never on the server's event
 /// loops. Requests reach the workers through `queue`, in arrival order; handlers read the current
 /// `ServedCatalog` to validate their input. Ranking reads only immutable state (the model's
@@ -53,17 +60,19 @@ struct AddJob {
 /// time (`addition` lock), which is what keeps concurrent /items calls from taking the same ID;
 /// a ranking pass that started before an addition finishes on the catalog version it began with.
 public final class ServeEngine: @unchecked Sendable {
-    // @unchecked: `served` is guarded by `lock`, `queue`/`stopping`/`busy` by `condition`,
-    // `newIDs` and `added` by `addition`; `runner` is read-only after `init`.
+    // @unchecked: `served` and `rows` are guarded by `lock`, `queue`/`stopping`/`busy` by
+    // `condition`, `newIDs` and `added` by `addition`; `trainer`, `ranker` are read-only after `init`.
     public let run: URL
     public let options: ServeOptions
-    let runner: RecommenderRunner
-    /// The recommender's inference weights (fused projections, packed head), made once: the
-    /// model does not change while serving.
-    let weights: T5InferenceWeights
+    /// The run's data (tokenizer, prompts, split) and settings.
+    let trainer: RecommenderTrainer
+    let ranker: Ranker
     let newIDs: NewItemIDs
     private var added: [AddedItem]
     private var served: ServedCatalog
+    /// Item-token runs: one output row per served item [served items, d_model], replaced with
+    /// `served` on each addition.
+    private var rows: Tensor?
     private let lock = NSLock()
     private let condition = NSCondition()
     private var queue: [Job] = []
@@ -81,14 +90,51 @@ public final class ServeEngine: @unchecked Sendable {
         case add(AddJob)
     }
 
-    /// Takes a loaded run (`RecommenderPipeline.load`) and the items it served before (rows of
-    /// its `ids.tsv` past the catalog, with texts from `served-items.json`).
-    public init(run: URL, runner: RecommenderRunner, options: ServeOptions = ServeOptions()) throws {
+    /// How the run ranks.
+    enum Ranker {
+        /// A textual-ID run: the T5 and its inference weights (fused projections, packed head),
+        /// made once: the model does not change while serving.
+        case beams(T5Model, T5InferenceWeights)
+        /// An item-token run.
+        case itemToken(ItemTokenServing)
+    }
+
+    /// Loads the run in `folder` for serving, following its scheme (`run.json`): an item-token
+    /// run through `ItemTokenRunner.load`, any other through `RecommenderPipeline.load`.
+    public static func load(run folder: URL, domain: Domain, dataPath: String, options: ServeOptions = ServeOptions()) throws -> ServeEngine {
+        if RecommenderPipeline.isItemTokenRun(folder) {
+            return try ServeEngine(run: folder, itemToken: ItemTokenRunner.load(folder: folder, domain: domain, dataPath: dataPath), options: options)
+        }
+        return try ServeEngine(run: folder, runner: RecommenderPipeline.load(folder: folder, domain: domain, dataPath: dataPath), options: options)
+    }
+
+    /// Takes a loaded textual-ID run (`RecommenderPipeline.load`) and the items it served before
+    /// (rows of its `ids.tsv` past the catalog, with texts from `served-items.json`). An
+    /// item-token run is refused: its model scores items in one step (`init(run:itemToken:options:)`).
+    public convenience init(run: URL, runner: RecommenderRunner, options: ServeOptions = ServeOptions()) throws {
+        guard !runner.trainer.config.isItemToken else {
+            throw ServeError(500, "\(run.path) is an item-token run: serve it through ServeEngine.load or init(run:itemToken:), which score every item in one decoder step", field: "run")
+        }
+        try self.init(run: run, trainer: runner.trainer, ranker: .beams(runner.model, T5InferenceWeights(runner.model)), options: options)
+    }
+
+    /// Takes a loaded item-token run (`ItemTokenRunner.load`) and the items it served before;
+    /// their output rows are rebuilt from their IDs (id-mean rows) or texts (content rows, with
+    /// `options.encoder`). Refused: runs with user IDs (as `ItemTokenRunner.recommend` refuses
+    /// them), and added items that the run's rows cannot score.
+    public convenience init(run: URL, itemToken runner: ItemTokenRunner, options: ServeOptions = ServeOptions()) throws {
+        guard !runner.config.useUserIDs else {
+            throw ServeError(500, "\(run.path) is an item-token run trained with user IDs, which the item-token scheme's recommend does not support yet; serve refuses it too", field: "run")
+        }
+        try self.init(run: run, trainer: runner.trainer, ranker: .itemToken(ItemTokenServing(runner: runner, encoderURL: options.encoder)), options: options)
+    }
+
+    private init(run: URL, trainer: RecommenderTrainer, ranker: Ranker, options: ServeOptions) throws {
         self.run = run
-        self.runner = runner
+        self.trainer = trainer
+        self.ranker = ranker
         self.options = options
-        weights = T5InferenceWeights(runner.model)
-        let data = runner.trainer.data
+        let data = trainer.data
         var catalog = ServedCatalog(data: data)
         let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(run))
         let table = try IDTable.read(RunFolder.idsURL(run))
@@ -109,6 +155,13 @@ public final class ServeEngine: @unchecked Sendable {
         }
         self.added = added
         served = catalog
+        if case let .itemToken(scoring) = ranker {
+            do {
+                rows = try scoring.rows(for: catalog)
+            } catch let error as ServeError {
+                throw ServeError(500, "\(added.count) items were added to \(run.path) while serving (\(AddedItemsFile.url(run).lastPathComponent)), but their rows cannot be rebuilt: \(error.message)", field: "served-items.json")
+            }
+        }
         newIDs = try NewItemIDs(run: run, idsSource: manifest.idsSource, catalog: catalog.catalog, encoder: options.encoder, codes: manifest.config.codes)
     }
 
@@ -118,8 +171,20 @@ public final class ServeEngine: @unchecked Sendable {
         return served
     }
 
+    /// The served catalog with its item rows (item-token runs), one consistent version.
+    private var current: (catalog: ServedCatalog, rows: Tensor?) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (served, rows)
+    }
+
     public var idSource: String { newIDs.source }
-    public var config: RecommenderConfig { runner.trainer.config }
+    public var config: RecommenderConfig { trainer.config }
+    /// Whether the run is an item-token run (one decoder step, exact scores over every item).
+    public var isItemToken: Bool {
+        if case .itemToken = ranker { return true }
+        return false
+    }
 
     // MARK: requests
 
@@ -138,7 +203,7 @@ public final class ServeEngine: @unchecked Sendable {
         guard (1 ... catalog.count).contains(count) else {
             throw ServeError(400, "expected 1…\(catalog.count) (the catalog's size), found \(count)", field: "k")
         }
-        let data = runner.trainer.data
+        let data = trainer.data
         var userIndex = 0
         if config.useUserIDs {
             guard let user else { throw ServeError(400, "this run's prompts hold user IDs; name a user of the run's data", field: "user") }
@@ -260,13 +325,38 @@ public final class ServeEngine: @unchecked Sendable {
         }
     }
 
-    /// Ranks a batch: requests wanting the same beam width share one encoder and beam-search
-    /// pass, the same search `RecommenderRunner.recommend` runs (template 0, beams =
-    /// max(run's beams, k), trie over every served ID, no length penalty, no early stop).
+    /// Ranks a batch: one scoring pass (item-token runs) or one pass per beam width.
     private func rank(_ jobs: [RankJob]) {
         onBatch?(jobs.count)
+        switch ranker {
+        case let .beams(model, weights): search(jobs, model: model, weights: weights)
+        case let .itemToken(scoring): score(jobs, scoring: scoring)
+        }
+    }
+
+    /// Item-token runs: the batch's prompts in one encoder pass and one decoder step, exact
+    /// top-k over every served item, as `ItemTokenRunner.recommend` ranks.
+    private func score(_ jobs: [RankJob], scoring: ItemTokenServing) {
+        let (catalog, rows) = current
+        guard let rows else {
+            for job in jobs { job.finish(.failure(ServeError(500, "no item rows", field: ""))) }
+            return
+        }
+        let ranked = scoring.rank(histories: jobs.map(\.history), counts: jobs.map(\.count), catalog: catalog, rows: rows, data: trainer.data)
+        for (job, items) in zip(jobs, ranked) {
+            job.finish(.success(items.map { item in
+                Recommendation(itemID: catalog.catalog.ids[item.index], textualID: catalog.textualIDs[item.index],
+                               title: catalog.titles[item.index], score: item.score)
+            }))
+        }
+    }
+
+    /// Textual-ID runs: requests wanting the same beam width share one encoder and beam-search
+    /// pass, the same search `RecommenderRunner.recommend` runs (template 0, beams =
+    /// max(run's beams, k), trie over every served ID, no length penalty, no early stop).
+    private func search(_ jobs: [RankJob], model: T5Model, weights: T5InferenceWeights) {
         let catalog = catalog
-        let data = runner.trainer.data
+        let data = trainer.data
         let groups = Dictionary(grouping: jobs.indices) { max(config.numBeams, jobs[$0].count) }
         for (beams, members) in groups.sorted(by: { $0.key < $1.key }) {
             do {
@@ -280,7 +370,7 @@ public final class ServeEngine: @unchecked Sendable {
                 gen.eosTokenId = data.eos
                 gen.earlyStopping = .never
                 gen.lengthPenalty = 0
-                let results = try runner.model.generate(inputs: inputs, config: gen, constraint: catalog.trie, batchSize: config.evaluationBatchSize,
+                let results = try model.generate(inputs: inputs, config: gen, constraint: catalog.trie, batchSize: config.evaluationBatchSize,
                                                        weights: weights)
                 for (i, result) in zip(members, results) {
                     var seen = Set<Int>()
@@ -302,16 +392,22 @@ public final class ServeEngine: @unchecked Sendable {
     /// (each atomically: a crash leaves the previous table or the new one, never a partial file;
     /// a text without a table row is ignored on restart).
     private func addItems(_ items: [AddedItem]) throws -> [(item: String, textualID: String)] {
-        let current = catalog
+        let (current, currentRows) = self.current
         for (i, item) in items.enumerated() where current.catalog.contains(item.id) {
             throw ServeError(409, "item '\(item.id)' exists already", field: "items[\(i)].id")
         }
-        let data = runner.trainer.data
+        // Before any ID is assigned: a refused addition leaves the ID generator's statistics as they were.
+        if case let .itemToken(scoring) = ranker, let refusal = scoring.noNewRows { throw refusal }
+        let data = trainer.data
         let texts = items.map { ItemText(id: $0.id, fields: $0.fields.map { ($0.key, $0.value) }) }
         let ids = try newIDs.assign(texts, used: Set(current.textualIDs), usedTokens: Set(current.itemTokens), table: { try current.table() },
                                     tokenize: { data.tokenizer.encode($0) })
         let rows = zip(items, ids).map { item, id in (id: item.id, fields: item.fields, textualID: id, tokens: data.tokenizer.encode(id)) }
         let next = try current.adding(rows, eos: data.eos)
+        var nextRows: Tensor?
+        if case let .itemToken(scoring) = ranker, let currentRows {
+            nextRows = Ops.concat([currentRows, try scoring.rows(of: Array(current.count ..< next.count), in: next)], axis: 0)
+        }
         let table = try next.table()
         do {
             try AddedItemsFile.write(added + items, run: run)
@@ -322,6 +418,7 @@ public final class ServeEngine: @unchecked Sendable {
         added += items
         lock.lock()
         served = next
+        self.rows = nextRows
         lock.unlock()
         return zip(items, ids).map { ($0.id, $1) }
     }

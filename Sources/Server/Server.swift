@@ -70,7 +70,7 @@ public enum ServeServer {
         router.get("/health") { _, _ -> Response in
             let catalog = engine.catalog
             return json(HealthResponse(status: "ok", run: engine.run.path, items: catalog.count, added_items: catalog.count - catalog.baseCount,
-                                       beams: engine.config.numBeams, id_source: engine.idSource))
+                                       beams: engine.config.numBeams, id_source: engine.idSource, scheme: engine.config.scheme ?? IDScheme.textual.rawValue))
         }
         router.get("/metrics") { _, _ -> Response in
             var buffer: [UInt8] = []
@@ -237,8 +237,11 @@ struct HealthResponse: Encodable {
     var run: String
     var items: Int
     var added_items: Int
+    /// Beam width of the search (textual-ID and semantic-code runs; item-token runs do not search).
     var beams: Int
     var id_source: String
+    /// The run's ID scheme (`run.json`): textual, semantic or item-token.
+    var scheme: String
 }
 
 struct ErrorResponse: Encodable {

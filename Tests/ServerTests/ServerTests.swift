@@ -54,7 +54,9 @@ final class ServerTests: XCTestCase {
         let shutdown: @Sendable () async -> Void
         let port: Int
 
-        init(options: ServeOptions = ServeOptions(), run: URL? = nil) throws {
+        /// Serves `run` (default: a copy of `trainedRun`) on `domain` (default: the toy domain),
+        /// following the run's scheme as `idgenrec serve` does.
+        init(options: ServeOptions = ServeOptions(), run: URL? = nil, domain: Domain = ServerTests.toyDomain(), dataPath: String = "toy") throws {
             let folder: URL
             if let run {
                 folder = run
@@ -63,8 +65,7 @@ final class ServerTests: XCTestCase {
                 try FileManager.default.copyItem(at: ServerTests.trainedRun, to: folder)
             }
             self.run = folder
-            let runner = try RecommenderPipeline.load(folder: folder, domain: ServerTests.toyDomain(), dataPath: "toy")
-            engine = try ServeEngine(run: folder, runner: runner, options: options)
+            engine = try ServeEngine.load(run: folder, domain: domain, dataPath: dataPath, options: options)
             let bound = PortBox()
             let group = ServeServer.serviceGroup(engine: engine, host: "127.0.0.1", port: 0, handleSignals: false) { bound.set($0) }
             engine.start()
@@ -87,6 +88,30 @@ final class ServerTests: XCTestCase {
 
         func call(_ method: String, _ path: String, _ body: String? = nil) throws -> (status: Int, json: Any?, text: String) {
             try HTTP.call(port: port, method: method, path: path, body: body.map { Data($0.utf8) })
+        }
+
+        /// POST /recommend: the recommendations' items and scores, best first.
+        func recommend(_ history: [String], k: Int) throws -> (status: Int, items: [String], scores: [Float], text: String) {
+            let body = try JSONSerialization.data(withJSONObject: ["history": history, "k": k])
+            let r = try call("POST", "/recommend", String(decoding: body, as: UTF8.self))
+            let list = (r.json as? [String: Any])?["recommendations"] as? [[String: Any]] ?? []
+            return (r.status, list.compactMap { $0["item"] as? String }, list.compactMap { ($0["score"] as? NSNumber)?.floatValue }, r.text)
+        }
+    }
+
+    /// `items` (served, best first) against `expected` (the library's): the same items in the
+    /// same order when `exact`, else items may trade places only where their scores tie within
+    /// 1e-4 (two workers turn the engine's 2-way split off, which sums in another order).
+    static func assertRanking(_ items: [String], _ expected: [(item: String, score: Float)], exact: Bool, _ context: String,
+                              file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(items.count, expected.count, context, file: file, line: line)
+        if exact {
+            XCTAssertEqual(items, expected.map(\.item), context, file: file, line: line)
+            return
+        }
+        for (i, item) in items.enumerated() where i < expected.count && item != expected[i].item {
+            let tied = expected.contains { $0.item == item && abs($0.score - expected[i].score) < 1e-4 }
+            XCTAssert(tied, "\(context): rank \(i + 1) is \(item), the library gives \(expected[i].item) and their scores do not tie", file: file, line: line)
         }
     }
 
@@ -117,15 +142,8 @@ final class ServerTests: XCTestCase {
                 XCTAssertEqual(list.compactMap { $0["rank"] as? Int }, Array(1 ... expected.count))
                 XCTAssertEqual(scores.count, expected.count)
                 for (a, b) in zip(scores, expected.map(\.score)) { XCTAssertEqual(a, b, accuracy: 1e-4) }
-                if workers == 1 {
-                    XCTAssertEqual(items, expected.map(\.itemID), "history \(history)")
-                    XCTAssertEqual(list.compactMap { $0["textual_id"] as? String }, expected.map(\.textualID))
-                } else {
-                    for (i, item) in items.enumerated() where i < expected.count && item != expected[i].itemID {
-                        let tied = expected.contains { $0.itemID == item && abs($0.score - expected[i].score) < 1e-4 }
-                        XCTAssert(tied, "history \(history): rank \(i + 1) is \(item), recommend gives \(expected[i].itemID) and their scores do not tie")
-                    }
-                }
+                Self.assertRanking(items, expected.map { ($0.itemID, $0.score) }, exact: workers == 1, "history \(history)")
+                if workers == 1 { XCTAssertEqual(list.compactMap { $0["textual_id"] as? String }, expected.map(\.textualID)) }
             }
         }
 
