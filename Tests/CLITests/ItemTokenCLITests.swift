@@ -34,9 +34,7 @@ final class ItemTokenCLITests: XCTestCase {
         XCTAssert(b.stdout.contains("\"scheme\" : \"item-token\""), b.stdout)
 
         // Zero-shot needs rows a new catalog can have: learned rows are refused by name.
-        let z = try CLI.run(["zeroshot", "--run", run.path, "--data", kitchen, "--users", "5"])
-        XCTAssertNotEqual(z.status, 0)
-        XCTAssert(z.stderr.contains("learned item rows"), z.stderr)
+        try assertRefused(["zeroshot", "--run", run.path, "--data", kitchen, "--users", "5"], mentioning: "learned item rows")
         // id-mean rows come from the target's IDs: zero-shot on another domain runs.
         let idMean = base.appendingPathComponent("id-mean")
         let t2 = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--epochs", "1", "--batch-size", "16",
@@ -47,19 +45,13 @@ final class ItemTokenCLITests: XCTestCase {
         XCTAssertEqual(z2.status, 0, z2.stderr)
         XCTAssert(z2.stdout.contains("recall@10"), z2.stdout)
 
-        let bad = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--loss", "hinge",
-                               "--out", base.appendingPathComponent("bad").path])
-        XCTAssertNotEqual(bad.status, 0)
-        XCTAssert(bad.stderr.contains("--loss"), bad.stderr)
-        let noEmbeddings = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-rows", "content",
-                                        "--out", base.appendingPathComponent("bad2").path])
-        XCTAssertNotEqual(noEmbeddings.status, 0)
-        XCTAssert(noEmbeddings.stderr.contains("--item-embeddings"), noEmbeddings.stderr)
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--loss", "hinge",
+                           "--out", base.appendingPathComponent("bad").path], mentioning: "--loss")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-rows", "content",
+                           "--out", base.appendingPathComponent("bad2").path], mentioning: "--item-embeddings")
         // Embeddings with rows that do not read them are refused, not ignored.
-        let unread = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-embeddings", "x.safetensors",
-                                  "--out", base.appendingPathComponent("bad3").path])
-        XCTAssertNotEqual(unread.status, 0)
-        XCTAssert(unread.stderr.contains("--item-embeddings is read only by --item-rows content"), unread.stderr)
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-embeddings", "x.safetensors",
+                           "--out", base.appendingPathComponent("bad3").path], mentioning: "--item-embeddings is read only by --item-rows content")
     }
 
     /// `--item-input add` (the default): recorded in run.json, followed by evaluate, recommend and --resume;
@@ -88,9 +80,7 @@ final class ItemTokenCLITests: XCTestCase {
         let r = try CLI.run(["recommend", "--run", run.path, "--data", kitchen, "--sample-users", "40", "--history", item, "-k", "3"])
         XCTAssertEqual(r.status, 0, r.stderr)
 
-        let contradicts = try CLI.run(train + ["--resume", "--item-input", "off"])
-        XCTAssertNotEqual(contradicts.status, 0)
-        XCTAssert(contradicts.stderr.contains("--item-input off (the run's: add)"), contradicts.stderr)
+        try assertRefused(train + ["--resume", "--item-input", "off"], mentioning: "--item-input off (the run's: add)")
         let again = try CLI.run(train + ["--resume"])
         XCTAssertEqual(again.status, 0, again.stderr)
         let log = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("log.json"))) as! [[String: Any]]
@@ -99,13 +89,9 @@ final class ItemTokenCLITests: XCTestCase {
         XCTAssertEqual(extended.status, 0, extended.stderr)
         XCTAssert(extended.stderr.contains("resuming after epoch 1"), extended.stderr)
 
-        let textual = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--item-input", "add", "--out", base.appendingPathComponent("t").path])
-        XCTAssertNotEqual(textual.status, 0)
-        XCTAssert(textual.stderr.contains("--item-input"), textual.stderr)
-        let badValue = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-input", "replace",
-                                    "--out", base.appendingPathComponent("b").path])
-        XCTAssertNotEqual(badValue.status, 0)
-        XCTAssert(badValue.stderr.contains("--item-input: expected one of off, add"), badValue.stderr)
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--item-input", "add", "--out", base.appendingPathComponent("t").path], mentioning: "--item-input")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-input", "replace",
+                           "--out", base.appendingPathComponent("b").path], mentioning: "--item-input: expected one of off, add")
     }
 
     func firstItem(_ run: URL) throws -> String {
@@ -162,20 +148,14 @@ final class ItemTokenSemanticCLITests: XCTestCase {
             XCTAssertEqual(codeOf[line[1]], line[2], "a catalog item with its code: \(line)")
         }
 
-        let z = try CLI.run(["zeroshot", "--run", run.path, "--data", CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path, "--users", "5"])
-        XCTAssertNotEqual(z.status, 0)
-        XCTAssert(z.stderr.contains("semantic codes is not supported"), z.stderr)
+        try assertRefused(["zeroshot", "--run", run.path, "--data", CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path, "--users", "5"], mentioning: "semantic codes is not supported")
 
         // --resume follows the run (no --scheme) and refuses flags that contradict it.
-        let bad = try CLI.run(train + ["--epochs", "2", "--resume", "--loss", "warp"])
-        XCTAssertNotEqual(bad.status, 0)
-        XCTAssert(bad.stderr.contains("--loss warp (the run's: ce)"), bad.stderr)
+        try assertRefused(train + ["--epochs", "2", "--resume", "--loss", "warp"], mentioning: "--loss warp (the run's: ce)")
         let badScheme = try CLI.run(["train"] + common + ["--ids", table, "--scheme", "textual-id", "--preset", "tiny", "--epochs", "2", "--out", run.path, "--resume"])
         XCTAssertNotEqual(badScheme.status, 0)
         XCTAssert(badScheme.stderr.contains("--scheme textual-id (the run's: item-token)"), badScheme.stderr)
-        let badLR = try CLI.run(train + ["--epochs", "2", "--resume", "--lr", "0.01"])
-        XCTAssertNotEqual(badLR.status, 0)
-        XCTAssert(badLR.stderr.contains("--lr 0.01"), badLR.stderr)
+        try assertRefused(train + ["--epochs", "2", "--resume", "--lr", "0.01"], mentioning: "--lr 0.01")
         let resumed = try CLI.run(["train"] + common + ["--ids", table, "--preset", "tiny", "--batch-size", "16", "--validation-users", "10",
                                                         "--test-users", "10", "--epochs", "2", "--out", run.path, "--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
@@ -184,4 +164,11 @@ final class ItemTokenSemanticCLITests: XCTestCase {
         let log = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("log.json"))) as! [[String: Any]]
         XCTAssertEqual(log.compactMap { $0["epoch"] as? Int }, [1, 2])
     }
+}
+
+/// The command fails and its error names `text`.
+func assertRefused(_ arguments: [String], mentioning text: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    let r = try CLI.run(arguments)
+    XCTAssertNotEqual(r.status, 0, "\(arguments) succeeded", file: file, line: line)
+    XCTAssert(r.stderr.contains(text), r.stderr, file: file, line: line)
 }

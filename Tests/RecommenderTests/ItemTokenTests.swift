@@ -142,16 +142,7 @@ final class ItemTokenTests: XCTestCase {
             let grad = try XCTUnwrap(parameter.grad, "\(kind)")
             let d = model.config.d_model
             let elements = kind == .idMean ? [(20 + 7) * d + 3, (40 + 2) * d + 1, (20 + 11) * d] : [0, 7 * min(d, 6) + 1, parameter.value.count - 1]
-            for i in elements {
-                let saved = parameter.value.pointer[i]
-                parameter.value.pointer[i] = saved + 1e-2
-                let plus = loss()
-                parameter.value.pointer[i] = saved - 1e-2
-                let minus = loss()
-                parameter.value.pointer[i] = saved
-                let numeric = (plus - minus) / 2e-2, analytic = Double(grad.pointer[i])
-                XCTAssertEqual(analytic, numeric, accuracy: 3e-3 + 3e-2 * max(abs(numeric), abs(analytic)), "\(kind) element \(i)")
-            }
+            assertMatchesCentralDifferences(parameter, grad: grad, elements: elements, loss: loss, "\(kind)")
         }
     }
 
@@ -182,6 +173,22 @@ final class ItemTokenTests: XCTestCase {
             let scores = m.scores(sources)
             let correct = (0 ..< items).filter { r in topK(scores.pointer + r * items, count: items, k: 1)[0].index == targets[r] }.count
             XCTAssertGreaterThan(correct, items / 2, "\(loss): \(correct) of \(items) right")
+        }
+    }
+
+    /// Each listed element of `grad` against the central difference (step 1e-2) of `loss` in
+    /// that element of `parameter`.
+    func assertMatchesCentralDifferences(_ parameter: Variable, grad: Tensor, elements: [Int], loss: () -> Double, _ label: String,
+                                         file: StaticString = #filePath, line: UInt = #line) {
+        for i in elements {
+            let saved = parameter.value.pointer[i]
+            parameter.value.pointer[i] = saved + 1e-2
+            let plus = loss()
+            parameter.value.pointer[i] = saved - 1e-2
+            let minus = loss()
+            parameter.value.pointer[i] = saved
+            let numeric = (plus - minus) / 2e-2, analytic = Double(grad.pointer[i])
+            XCTAssertEqual(analytic, numeric, accuracy: 3e-3 + 3e-2 * max(abs(numeric), abs(analytic)), "\(label) element \(i)", file: file, line: line)
         }
     }
 
@@ -270,16 +277,7 @@ final class ItemTokenTests: XCTestCase {
             let grad = try XCTUnwrap(parameter.grad, "\(kind)")
             let d = model.config.d_model
             let elements = kind == .learned ? [0 * d + 1, 3 * d + 5, 11 * d + d - 1, 7 * d + 2] : [0, 9, parameter.value.count - 1]
-            for i in elements {
-                let saved = parameter.value.pointer[i]
-                parameter.value.pointer[i] = saved + 1e-2
-                let plus = loss()
-                parameter.value.pointer[i] = saved - 1e-2
-                let minus = loss()
-                parameter.value.pointer[i] = saved
-                let numeric = (plus - minus) / 2e-2, analytic = Double(grad.pointer[i])
-                XCTAssertEqual(analytic, numeric, accuracy: 3e-3 + 3e-2 * max(abs(numeric), abs(analytic)), "\(kind) element \(i)")
-            }
+            assertMatchesCentralDifferences(parameter, grad: grad, elements: elements, loss: loss, "\(kind)")
             if kind == .learned {
                 // Row 0 is in the input: its gradient differs from the one the model without
                 // the input term gives it (the output side alone).
