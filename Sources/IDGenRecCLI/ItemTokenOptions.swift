@@ -13,12 +13,12 @@ import TextEncoder
 struct ItemTokenOptions: ParsableArguments {
     @Option(name: .long, help: "textual-id (generate the item's textual ID under the trie) or item-token (one decoder step scores every item through an item output table). Default textual-id; --resume follows the run.")
     var scheme: String?
-    @Option(name: .long, help: "Item-token rows: learned (default), content (item embeddings through a learned projection; needs --item-embeddings) or id-mean (mean of the item's ID-token embeddings).")
+    @Option(name: .long, help: "Item-token rows: learned (default), content (item embeddings through a learned projection; needs --item-embeddings), hybrid (content plus a learned per-item residual that starts at zero; new items get their content row) or id-mean (mean of the item's ID-token embeddings).")
     var itemRows: String?
     @Option(name: .long, help: "Item-token loss: ce (full softmax, default), sampled-softmax (logQ-corrected, in-batch + uniform negatives), warp or lambdarank (sampled, corrected rank estimates).")
     var loss: String?
     @Option(name: .long, help: "Uniform negatives per batch for the sampled losses (default 1000).") var negatives: Int?
-    @Option(name: .long, help: "Item embeddings from 'idgenrec embed' (for --item-rows content).") var itemEmbeddings: String?
+    @Option(name: .long, help: "Item embeddings from 'idgenrec embed' (for --item-rows content and hybrid).") var itemEmbeddings: String?
     @Option(name: .long, help: "Item-token input: add (each history item's output row, tied, is also added at its ID tokens; default) or off (the encoder reads the history's ID words only).")
     var itemInput: String?
 
@@ -62,11 +62,11 @@ struct ItemTokenOptions: ParsableArguments {
         default:
             guard !itemContent else { throw ValidationErrorMessage(message: "--item-content needs --scheme textual-id (the item-token scheme has no content slot yet)") }
             let settings = try settings()
-            if settings.rows == .content, itemEmbeddings == nil {
-                throw ValidationErrorMessage(message: "--item-rows content needs --item-embeddings FILE (idgenrec embed --data … --out FILE)")
+            if settings.rows.readsContent, itemEmbeddings == nil {
+                throw ValidationErrorMessage(message: "--item-rows \(settings.rows.rawValue) needs --item-embeddings FILE (idgenrec embed --data … --out FILE)")
             }
-            if settings.rows != .content, itemEmbeddings != nil {
-                throw ValidationErrorMessage(message: "--item-embeddings is read only by --item-rows content (these rows are '\(settings.rows.rawValue)'); drop it or pass --item-rows content")
+            if !settings.rows.readsContent, itemEmbeddings != nil {
+                throw ValidationErrorMessage(message: "--item-embeddings is read only by --item-rows content or hybrid (these rows are '\(settings.rows.rawValue)'); drop it or pass --item-rows content")
             }
             config.scheme = RecommenderConfig.itemTokenScheme
             config.itemToken = settings
@@ -94,7 +94,7 @@ struct ItemTokenOptions: ParsableArguments {
         if itemInput != nil, (given.input ?? .off) != (run.input ?? .off) {
             conflicts.append("--item-input \((given.input ?? .off).rawValue) (the run's: \((run.input ?? .off).rawValue))")
         }
-        if itemEmbeddings != nil, run.rows != .content { conflicts.append("--item-embeddings (the run's rows are \(run.rows.rawValue), not content)") }
+        if itemEmbeddings != nil, !run.rows.readsContent { conflicts.append("--item-embeddings (the run's rows are \(run.rows.rawValue), not content or hybrid)") }
         config.scheme = RecommenderConfig.itemTokenScheme
         config.itemToken = run
         return conflicts

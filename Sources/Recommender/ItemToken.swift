@@ -24,6 +24,13 @@ public struct ItemTokenSettings: Codable, Sendable, Equatable {
         case content
         /// The mean of the item's ID-token embeddings (the T5's shared table, trained with it).
         case idMean = "id-mean"
+        /// A content row plus a learned per-item residual that starts at zero: the text gives
+        /// every item its first row (and an item added later, or on another catalog, its whole
+        /// row), and the residual learns what the text does not say, as SASRec's free vector.
+        case hybrid
+
+        /// Whether the rows are built from item embeddings (`--item-embeddings`).
+        public var readsContent: Bool { self == .content || self == .hybrid }
     }
 
     public enum Loss: String, Codable, Sendable, CaseIterable {
@@ -76,16 +83,17 @@ extension RecommenderConfig {
 public final class ItemHead: Module {
     public let kind: ItemTokenSettings.Rows
     public let itemCount: Int
-    /// learned: [items, d_model].
+    /// learned: the rows [items, d_model]; hybrid: the residuals [items, d_model] (zero at the start).
     public let table: Variable?
-    /// content: the projection [d_model, dim] and the constant embeddings [items, dim].
+    /// content and hybrid: the projection [d_model, dim] and the constant embeddings [items, dim].
     public let projection: Variable?
     public private(set) var content: Tensor?
     /// id-mean: the T5's shared embedding [vocab, d_model] and each item's ID tokens.
     let shared: Variable?
     let itemTokens: [[Int32]]
 
-    /// `content` is required for `.content` rows (unit-norm sentence embeddings, catalog order).
+    /// `content` is required for `.content` and `.hybrid` rows (unit-norm sentence embeddings,
+    /// catalog order).
     public init(kind: ItemTokenSettings.Rows, model: T5Model, itemTokens: [[Int32]], content: Tensor?, generator: inout SeededGenerator) throws {
         self.kind = kind
         self.itemTokens = itemTokens
@@ -98,15 +106,15 @@ public final class ItemHead: Module {
             table = .parameter(Tensor.normal(shape: [itemCount, d], std: 1 / Float(d).squareRoot(), generator: &generator), name: "item_table")
             projection = nil
             shared = nil
-        case .content:
+        case .content, .hybrid:
             guard let content, content.rank == 2, content.shape[0] == itemCount else {
-                throw RecommenderError.invalidInput("content rows need one item embedding per catalog item (\(itemCount))")
+                throw RecommenderError.invalidInput("\(kind.rawValue) rows need one item embedding per catalog item (\(itemCount))")
             }
             self.content = content
             // Unit-norm inputs: a projection of std 1/√d gives rows of std ≈ 1/√d per coordinate.
             projection = .parameter(Tensor.normal(shape: [d, content.shape[1]], std: 1 / Float(d).squareRoot(), generator: &generator),
                                     name: "item_projection")
-            table = nil
+            table = kind == .hybrid ? .parameter(Tensor(zeros: [itemCount, d]), name: "item_residual") : nil
             shared = nil
         case .idMean:
             table = nil
@@ -117,13 +125,17 @@ public final class ItemHead: Module {
 
     /// Trainable parameters of the head itself (id-mean has none: it trains the T5's table).
     public func namedParameters() -> [(name: String, parameter: Variable)] {
-        if let table { return [("item_table", table)] }
-        if let projection { return [("item_projection", projection)] }
-        return []
+        switch kind {
+        case .learned: return [("item_table", table!)]
+        case .content: return [("item_projection", projection!)]
+        case .hybrid: return [("item_projection", projection!), ("item_residual", table!)]
+        case .idMean: return []
+        }
     }
 
     /// Replaces the item set (zero-shot on another catalog): content rows from new embeddings,
-    /// id-mean rows from new ID tokens. Learned rows cannot move to another catalog.
+    /// id-mean rows from new ID tokens, hybrid rows as content rows (the new items' residuals are
+    /// zero). Learned rows cannot move to another catalog.
     public func retargeted(itemTokens: [[Int32]], content: Tensor?, model: T5Model) throws -> ItemHead {
         guard kind != .learned else {
             throw RecommenderError.invalidInput("learned item rows exist only for the training catalog; train with --item-rows content or id-mean for zero-shot")
@@ -140,14 +152,17 @@ public final class ItemHead: Module {
         case .learned:
             guard let items else { return table! }
             return embedding(table!, indices: IntTensor(shape: [items.count], values: items.map(Int32.init)))
-        case .content:
+        case .content, .hybrid:
             let e: Tensor
             if let items {
                 e = Ops.embedding(content!, indices: IntTensor(shape: [items.count], values: items.map(Int32.init)))
             } else {
                 e = content!
             }
-            return linear(Variable(e), weight: projection!) // [n, d_model]
+            let projected = linear(Variable(e), weight: projection!) // [n, d_model]
+            guard kind == .hybrid else { return projected }
+            guard let items else { return projected + table! }
+            return projected + embedding(table!, indices: IntTensor(shape: [items.count], values: items.map(Int32.init)))
         case .idMean:
             return Self.idMeanRows(shared: shared!, tokens: (items ?? Array(0 ..< itemCount)).map { itemTokens[$0] })
         }
@@ -165,7 +180,8 @@ public final class ItemHead: Module {
     /// Rows [n, d_model] (no graph) for items the head was not built with, such as items added
     /// while serving: id-mean rows from each item's ID tokens (without eos, as `itemTokens`);
     /// content rows from each item's sentence embedding (`embeddings` [n, dim], unit-normalised
-    /// here as `ItemTokenRunner.contentMatrix` does) through the trained projection. Each row is
+    /// here as `ItemTokenRunner.contentMatrix` does) through the trained projection; hybrid rows
+    /// the same (a new item's residual is zero: nothing was learned about it). Each row is
     /// computed on its own, so an item's row does not depend on which items come with it.
     /// Learned rows exist only for the items trained: an error says so.
     public func rows(newItemTokens tokens: [[Int32]], embeddings: Tensor?) throws -> Tensor {
@@ -183,7 +199,7 @@ public final class ItemHead: Module {
                 }
                 return out
             }
-        case .content:
+        case .content, .hybrid:
             guard let embeddings, embeddings.rank == 2, embeddings.shape[0] == tokens.count, let projection, embeddings.shape[1] == projection.shape[1] else {
                 throw RecommenderError.invalidInput("content rows: expected one sentence embedding of dimension \(projection?.shape[1] ?? 0) per new item (\(tokens.count)), found shape \(embeddings?.shape ?? [])")
             }

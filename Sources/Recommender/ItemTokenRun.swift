@@ -79,14 +79,14 @@ public final class ItemTokenRunner {
             Log.info("\(folder.path) has no completed epoch (no last/): starting the run afresh")
         }
         var content: Tensor?
-        if settings.rows == .content {
+        if settings.rows.readsContent {
             guard let embeddings else {
-                throw RecommenderError.invalidInput("item rows 'content' need item embeddings (idgenrec embed --data … --out FILE, then --item-embeddings FILE)")
+                throw RecommenderError.invalidInput("item rows '\(settings.rows.rawValue)' need item embeddings (idgenrec embed --data … --out FILE, then --item-embeddings FILE)")
             }
             content = try contentMatrix(embeddings, catalog: inputs.domain.catalog, source: settings.embeddings ?? "item embeddings")
         }
         let base = try RecommenderPipeline.open(folder: folder, inputs: inputs, config: config, resume: false)
-        if let embeddings, settings.rows == .content {
+        if let embeddings, settings.rows.readsContent {
             try embeddings.save(to: folder.appendingPathComponent(ItemEmbeddings.fileName))
         }
         var g = SeededGenerator(seed: config.seed &+ 0x17E4)
@@ -124,7 +124,7 @@ public final class ItemTokenRunner {
             throw RecommenderError.checkpoint(path: last.path, message: Self.noOptimizerState)
         }
         var content: Tensor?
-        if saved.rows == .content {
+        if saved.rows.readsContent {
             let url = folder.appendingPathComponent(ItemEmbeddings.fileName)
             let stored = try ItemEmbeddings.load(url)
             if let embeddings, embeddings.itemIDs != stored.itemIDs || embeddings.vectors.shape != stored.vectors.shape || embeddings.vectors.scalars != stored.vectors.scalars {
@@ -147,7 +147,7 @@ public final class ItemTokenRunner {
             throw RecommenderError.checkpoint(path: folder.path, message: "is not an item-token run (its run.json has no scheme 'item-token')")
         }
         var content: Tensor?
-        if settings.rows == .content {
+        if settings.rows.readsContent {
             let url = folder.appendingPathComponent(ItemEmbeddings.fileName)
             content = try contentMatrix(ItemEmbeddings.load(url), catalog: domain.catalog, source: url.path)
         }
@@ -413,16 +413,16 @@ extension ItemTokenRunner {
         let split = try Split.leaveOneOut(target, historyCap: config.historyCap)
         let data = try RecommenderData(domain: target, split: split, ids: ids, tokenizer: tokenizer, config: config)
         var content: Tensor?
-        if settings.rows == .content {
+        if settings.rows.readsContent {
             guard let embeddings else {
-                throw RecommenderError.invalidInput("content rows on a new catalog need its item embeddings (idgenrec embed --data TARGET --out FILE; --item-embeddings FILE)")
+                throw RecommenderError.invalidInput("\(settings.rows.rawValue) rows on a new catalog need its item embeddings (idgenrec embed --data TARGET --out FILE; --item-embeddings FILE)")
             }
             content = try contentMatrix(embeddings, catalog: target.catalog, source: "item embeddings of \(target.name)")
         }
         // The trained head (for its projection), then the same head over the target's items.
         var g = SeededGenerator(seed: 0)
         var sourceContent: Tensor?
-        if settings.rows == .content { sourceContent = Tensor(zeros: [manifest.items, content!.shape[1]]) }
+        if settings.rows.readsContent { sourceContent = Tensor(zeros: [manifest.items, content!.shape[1]]) }
         let trained = try ItemHead(kind: settings.rows, model: t5, itemTokens: [[Int32]](repeating: [0], count: manifest.items),
                                    content: sourceContent, generator: &g)
         try trained.load(from: modelURL.appendingPathComponent(headFile))

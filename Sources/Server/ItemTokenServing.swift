@@ -39,7 +39,7 @@ final class ItemTokenServing: @unchecked Sendable {
             reason = ServeError(422, "this item-token run has learned item rows, which exist only for the items it was trained on: a new item has no row to be scored with (train with --item-rows id-mean or content to add items while serving)", field: "items")
         case .idMean:
             break
-        case .content:
+        case .content, .hybrid:
             let url = runner.folder.appendingPathComponent(ItemEmbeddings.fileName)
             if let encoderURL {
                 do {

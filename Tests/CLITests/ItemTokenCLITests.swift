@@ -49,6 +49,8 @@ final class ItemTokenCLITests: XCTestCase {
                            "--out", base.appendingPathComponent("bad").path], mentioning: "--loss")
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-rows", "content",
                            "--out", base.appendingPathComponent("bad2").path], mentioning: "--item-embeddings")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-rows", "hybrid",
+                           "--out", base.appendingPathComponent("bad4").path], mentioning: "--item-rows hybrid needs --item-embeddings")
         // Embeddings with rows that do not read them are refused, not ignored.
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-embeddings", "x.safetensors",
                            "--out", base.appendingPathComponent("bad3").path], mentioning: "--item-embeddings is read only by --item-rows content")

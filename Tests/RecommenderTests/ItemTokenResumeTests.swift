@@ -27,6 +27,7 @@ final class ItemTokenResumeTests: XCTestCase {
     }
 
     func testResumeEqualsUninterruptedRun() throws {
+        XCTAssertEqual(ItemTokenSettings.Rows.allCases.map(\.headParameters), [1, 1, 0, 2])
         let domain = ResumeTests.toyDomain()
         let embeddings = ItemContentResumeTests.toyEmbeddings(domain)
         let cases: [ItemTokenSettings] = [
@@ -35,10 +36,11 @@ final class ItemTokenResumeTests: XCTestCase {
             .init(rows: .content, loss: .ce, embeddings: "test"),
             .init(rows: .idMean, loss: .lambdarank, negatives: 6),
             .init(rows: .content, loss: .ce, embeddings: "test", input: .add),
+            .init(rows: .hybrid, loss: .ce, embeddings: "test", input: .add),
         ]
         for settings in cases {
             let name = "\(settings.rows.rawValue)/\(settings.loss.rawValue)/input \((settings.input ?? .off).rawValue)"
-            let e = settings.rows == .content ? embeddings : nil
+            let e = settings.rows.readsContent ? embeddings : nil
             let base = ScratchSpace.root.appendingPathComponent("item-token-resume-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: base) }
             let straight = try runner(base.appendingPathComponent("a"), domain: domain, settings: settings, embeddings: e, resume: false)
@@ -60,7 +62,7 @@ final class ItemTokenResumeTests: XCTestCase {
             XCTAssertEqual(a.negatives, b.negatives, name)
             let p = straight.model.namedParameters(), q = second.model.namedParameters()
             XCTAssertEqual(p.map(\.name), q.map(\.name), name)
-            XCTAssertEqual(p.count, straight.model.t5.namedParameters().count + (settings.rows == .idMean ? 0 : 1), "\(name): the head's table or projection is compared too")
+            XCTAssertEqual(p.count, straight.model.t5.namedParameters().count + settings.rows.headParameters, "\(name): the head's table, projection or residuals are compared too")
             for (x, y) in zip(p, q) {
                 XCTAssert(x.parameter.value.scalars == y.parameter.value.scalars, "\(name): \(x.name) differs after resume")
             }
@@ -129,4 +131,9 @@ final class ItemTokenResumeTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: RunFolder.lastURL(folder).appendingPathComponent("state.json")), state, "last/ untouched")
         XCTAssertEqual(try Data(contentsOf: RunFolder.manifestURL(folder)), manifest, "run.json untouched by every refusal")
     }
+}
+
+extension ItemTokenSettings.Rows {
+    /// Parameters of the head itself.
+    var headParameters: Int { switch self { case .learned, .content: 1; case .idMean: 0; case .hybrid: 2 } }
 }

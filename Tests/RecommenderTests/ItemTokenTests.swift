@@ -29,7 +29,7 @@ final class ItemTokenTests: XCTestCase {
 
     func head(_ kind: ItemTokenSettings.Rows, _ model: T5Model) throws -> ItemHead {
         var g = SeededGenerator(seed: 3)
-        return try ItemHead(kind: kind, model: model, itemTokens: itemTokens, content: kind == .content ? content() : nil, generator: &g)
+        return try ItemHead(kind: kind, model: model, itemTokens: itemTokens, content: kind.readsContent ? content() : nil, generator: &g)
     }
 
     func testRowsFollowTheirDefinition() throws {
@@ -68,6 +68,29 @@ final class ItemTokenTests: XCTestCase {
         XCTAssertEqual(other.rows().shape, [5, d])
         XCTAssertEqual(other.projection!.value.scalars, c.projection!.value.scalars)
         XCTAssertThrowsError(try head(.learned, model).retargeted(itemTokens: itemTokens, content: nil, model: model))
+
+        // Hybrid rows: the content row plus the item's residual, which starts at zero (so a
+        // hybrid head starts as the content head of the same seed) ...
+        let hy = try head(.hybrid, model)
+        XCTAssertEqual(hy.rows().value.scalars, rows.scalars)
+        XCTAssertEqual(hy.namedParameters().map(\.name), ["item_projection", "item_residual"])
+        var r = SeededGenerator(seed: 78)
+        hy.table!.value.assign(Tensor.normal(shape: [items, d], std: 1, generator: &r))
+        let hyRows = hy.rows().value, residual = hy.table!.value
+        for i in [0, 4, 11] {
+            for j in 0 ..< d { XCTAssertEqual(hyRows.pointer[i * d + j], rows.pointer[i * d + j] + residual.pointer[i * d + j], accuracy: 1e-5) }
+        }
+        // ... and on another catalog (or for an added item) an item has no residual: its row is
+        // the content row through the trained projection.
+        let moved = try hy.retargeted(itemTokens: Array(itemTokens.prefix(5)), content: newContent, model: model)
+        XCTAssertEqual(moved.rows().value.scalars, other.rows().value.scalars)
+        // Added items' embeddings are unit-normalised first (as `contentMatrix` does for a catalog).
+        let unit = Tensor(zeros: [5, 6])
+        for i in 0 ..< 5 { ItemHead.normalise(newContent.pointer + i * 6, into: unit.pointer + i * 6, count: 6) }
+        let added = try hy.rows(newItemTokens: Array(itemTokens.prefix(5)), embeddings: newContent)
+        let expected = try c.retargeted(itemTokens: Array(itemTokens.prefix(5)), content: unit, model: model).rows().value
+        XCTAssertEqual(added.shape, expected.shape)
+        for (x, y) in zip(added.scalars, expected.scalars) { XCTAssertEqual(x, y, accuracy: 1e-5) }
     }
 
     /// Ranking scores come from the generation engine's first step; they must equal the training
@@ -260,9 +283,14 @@ final class ItemTokenTests: XCTestCase {
     func testItemInputGradientsMatchFiniteDifferences() throws {
         let (sources, spans) = inputPrompts
         let targets = [2, 7, 3]
-        for kind in [ItemTokenSettings.Rows.learned, .content] {
+        for kind in [ItemTokenSettings.Rows.learned, .content, .hybrid] {
             let model = try tinyModel(seed: 2)
-            let m = ItemTokenModel(t5: model, head: try head(kind, model), input: .add)
+            let h = try head(kind, model)
+            if kind == .hybrid { // residuals away from zero, so the check is not at a special point
+                var r = SeededGenerator(seed: 12)
+                h.table!.value.assign(Tensor.normal(shape: [items, model.config.d_model], std: 0.2, generator: &r))
+            }
+            let m = ItemTokenModel(t5: model, head: h, input: .add)
             func loss() -> Double {
                 GradMode.withoutGradients {
                     var n: SeededGenerator?
@@ -273,15 +301,18 @@ final class ItemTokenTests: XCTestCase {
             var none: SeededGenerator?
             var rng = SeededGenerator(seed: 1)
             m.loss(sources: sources, spans: spans, targets: targets, settings: ItemTokenSettings(), popularity: [], dropout: &none, rng: &rng).backward()
-            let parameter = m.head.table ?? m.head.projection!
-            let grad = try XCTUnwrap(parameter.grad, "\(kind)")
             let d = model.config.d_model
-            let elements = kind == .learned ? [0 * d + 1, 3 * d + 5, 11 * d + d - 1, 7 * d + 2] : [0, 9, parameter.value.count - 1]
-            assertMatchesCentralDifferences(parameter, grad: grad, elements: elements, loss: loss, "\(kind)")
-            if kind == .learned {
+            // Learned and hybrid: the table (rows or residuals); content and hybrid: the projection.
+            for parameter in [m.head.table, m.head.projection].compactMap({ $0 }) {
+                let grad = try XCTUnwrap(parameter.grad, "\(kind)")
+                let isTable = parameter === m.head.table
+                let elements = isTable ? [0 * d + 1, 3 * d + 5, 11 * d + d - 1, 7 * d + 2] : [0, 9, parameter.value.count - 1]
+                assertMatchesCentralDifferences(parameter, grad: grad, elements: elements, loss: loss, "\(kind) \(isTable ? "table" : "projection")")
+            }
+            if kind == .learned, let parameter = m.head.table {
                 // Row 0 is in the input: its gradient differs from the one the model without
                 // the input term gives it (the output side alone).
-                let withInput = grad.pointer[1]
+                let withInput = try XCTUnwrap(parameter.grad).pointer[1]
                 let plain = ItemTokenModel(t5: model, head: m.head)
                 parameter.zeroGrad()
                 var n2: SeededGenerator?
