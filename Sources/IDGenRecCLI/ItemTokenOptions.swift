@@ -13,12 +13,12 @@ import TextEncoder
 struct ItemTokenOptions: ParsableArguments {
     @Option(name: .long, help: "textual-id (generate the item's textual ID under the trie) or item-token (one decoder step scores every item through an item output table). Default textual-id; --resume follows the run.")
     var scheme: String?
-    @Option(name: .long, help: "Item-token rows: learned (default), content (item embeddings through a learned projection; needs --item-embeddings), hybrid (content plus a learned per-item residual that starts at zero; new items get their content row) or id-mean (mean of the item's ID-token embeddings).")
+    @Option(name: .long, help: "Item-token rows: learned (default), content (item embeddings through a learned projection), hybrid (content plus a learned per-item residual that starts at zero; new items get their content row) or id-mean (mean of the item's ID-token embeddings).")
     var itemRows: String?
     @Option(name: .long, help: "Item-token loss: ce (full softmax, default), sampled-softmax (logQ-corrected, in-batch + uniform negatives), warp or lambdarank (sampled, corrected rank estimates).")
     var loss: String?
     @Option(name: .long, help: "Uniform negatives per batch for the sampled losses (default 1000).") var negatives: Int?
-    @Option(name: .long, help: "Item embeddings from 'idgenrec embed' (for --item-rows content and hybrid).") var itemEmbeddings: String?
+    @Option(name: .long, help: "Item embeddings from 'idgenrec embed' for --item-rows content and hybrid (default: the catalog embedded with the sentence encoder, cached in the run folder).") var itemEmbeddings: String?
     @Option(name: .long, help: "Item-token input: add (each history item's output row, tied, is also added at its ID tokens; default) or off (the encoder reads the history's ID words only).")
     var itemInput: String?
 
@@ -62,9 +62,6 @@ struct ItemTokenOptions: ParsableArguments {
         default:
             guard !itemContent else { throw ValidationErrorMessage(message: "--item-content needs --scheme textual-id (the item-token scheme has no content slot yet)") }
             let settings = try settings()
-            if settings.rows.readsContent, itemEmbeddings == nil {
-                throw ValidationErrorMessage(message: "--item-rows \(settings.rows.rawValue) needs --item-embeddings FILE (idgenrec embed --data … --out FILE)")
-            }
             if !settings.rows.readsContent, itemEmbeddings != nil {
                 throw ValidationErrorMessage(message: "--item-embeddings is read only by --item-rows content or hybrid (these rows are '\(settings.rows.rawValue)'); drop it or pass --item-rows content")
             }
@@ -106,7 +103,15 @@ extension TrainCommand {
         let (resolved, source) = try idTable(domain)
         // --resume on a folder without a completed epoch starts afresh (and may need the encoder).
         let resumes = resume && FileManager.default.fileExists(atPath: RunFolder.lastURL(URL(fileURLWithPath: out)).appendingPathComponent("state.json").path)
-        let embeddings = try itemToken.itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
+        var embeddings = try itemToken.itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
+        if embeddings == nil, !resumes, let rows = config.itemToken?.rows, rows.readsContent {
+            // No --item-embeddings: embed the catalog with the sentence encoder, cached in the run
+            // folder under the name the run keeps its copy by (a rerun reuses it).
+            let loaded = try LoadedEncoder(explicit: options.encoder, missingHint: "--item-rows \(rows.rawValue) embeds the catalog's texts with it; or pass --item-embeddings FILE from idgenrec embed, or --item-rows learned")
+            let folder = URL(fileURLWithPath: out)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            embeddings = try loaded.itemEmbeddings(domain.catalog, cache: folder.appendingPathComponent(ItemEmbeddings.fileName))
+        }
         let runner = try ItemTokenRunner.open(
             folder: URL(fileURLWithPath: out),
             inputs: .init(dataPath: data, domain: domain, ids: resolved.table, idsSource: source, initFolder: options.initFrom.map { URL(fileURLWithPath: $0) },

@@ -40,7 +40,7 @@ struct ZeroShotCommand: ParsableCommand {
     @Option(name: .customLong("in-domain"), help: "In-domain reference: run folder(s) or report JSON(s), comma-separated, matched to targets by domain name.")
     var inDomain: String?
     @Flag(name: .long, help: "Skip reading the run's training data (no title overlap or id-collision counts).") var noSourceData = false
-    @Option(name: .long, help: "The target catalog's item embeddings (idgenrec embed), for item-token runs with content rows and runs trained with --item-content (default for those: computed with the encoder and cached in RUN/zeroshot-content/).") var itemEmbeddings: String?
+    @Option(name: .long, help: "The target catalog's item embeddings (idgenrec embed), for item-token runs with content or hybrid rows and runs trained with --item-content (default for those: computed with the encoder and cached in RUN/zeroshot-content/).") var itemEmbeddings: String?
 
     /// Item-token runs: exact full-catalog scores of the target's test users (one target).
     func zeroShotItemToken(_ runURL: URL) throws {
@@ -48,7 +48,20 @@ struct ZeroShotCommand: ParsableCommand {
             throw ValidationErrorMessage(message: "--data: an item-token run takes one target per call (found '\(data)')")
         }
         let target = try dataset.load(data).domain
-        let embeddings = try itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
+        var embeddings = try itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
+        let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(runURL))
+        if embeddings == nil, let rows = manifest.config.itemToken?.rows, rows.readsContent {
+            // The target's texts through the run's encoder (the one its own embeddings came
+            // from), cached in RUN/zeroshot-content/TARGET.safetensors.
+            let own = try ItemEmbeddings.load(runURL.appendingPathComponent(ItemEmbeddings.fileName))
+            let loaded = try LoadedEncoder(explicit: encoder, missingHint: "the run's \(rows.rawValue) rows score the target's items from their texts; or pass --item-embeddings FILE from idgenrec embed --data TARGET")
+            guard own.encoderHash.isEmpty || loaded.hash == own.encoderHash else {
+                throw ValidationErrorMessage(message: "--encoder \(loaded.encoder.folder.url.path) (sha256 \(loaded.hash.prefix(12))) is not the encoder the run's item embeddings came from (\(own.encoderHash.prefix(12)))")
+            }
+            let cache = runURL.appendingPathComponent("zeroshot-content")
+            try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+            embeddings = try loaded.itemEmbeddings(target.catalog, cache: cache.appendingPathComponent("\(target.name).safetensors"))
+        }
         let runner = try ItemTokenRunner.zeroShot(folder: runURL, target: target, embeddings: embeddings)
         Log.info("zero-shot (item-token, \(runner.settings.rows.rawValue) rows): \(target.name), \(target.catalog.count) items, keyword IDs in prompts")
         var (report, ranks) = try runner.evaluate(part: .test, users: users, progress: true)

@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import TensorCore
 import XCTest
 
 /// `idgenrec train --scheme item-token`: the run records its scheme, and `evaluate`,
@@ -47,13 +48,44 @@ final class ItemTokenCLITests: XCTestCase {
 
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--loss", "hinge",
                            "--out", base.appendingPathComponent("bad").path], mentioning: "--loss")
-        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-rows", "content",
-                           "--out", base.appendingPathComponent("bad2").path], mentioning: "--item-embeddings")
+        // Content-reading rows without --item-embeddings need the encoder; a missing one is named.
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-rows", "hybrid",
-                           "--out", base.appendingPathComponent("bad4").path], mentioning: "--item-rows hybrid needs --item-embeddings")
+                           "--encoder", base.appendingPathComponent("no-encoder").path,
+                           "--out", base.appendingPathComponent("bad2").path], mentioning: "--item-rows hybrid embeds the catalog")
         // Embeddings with rows that do not read them are refused, not ignored.
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-embeddings", "x.safetensors",
                            "--out", base.appendingPathComponent("bad3").path], mentioning: "--item-embeddings is read only by --item-rows content")
+    }
+
+    /// `--item-rows hybrid` without `--item-embeddings`: the catalog is embedded with the
+    /// sentence encoder and kept in the run folder; the run records its rows, evaluates from its
+    /// copy, and scores an unseen catalog zero-shot from that catalog's texts (content rows, no
+    /// residuals), writing the target's embeddings under the run.
+    func testHybridRowsEmbedTheCatalogAndGoZeroShot() throws {
+        let encoder = CLI.packageRoot.appendingPathComponent("checkpoints/encoders/all-MiniLM-L6-v2")
+        guard FileManager.default.fileExists(atPath: encoder.appendingPathComponent("model.safetensors").path) else {
+            throw XCTSkip("sentence encoder not installed at \(encoder.path): run `make setup`")
+        }
+        let base = ScratchSpace.root.appendingPathComponent("item-token-hybrid-cli-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
+        let run = base.appendingPathComponent("run")
+        let t = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--epochs", "1", "--batch-size", "16",
+                             "--validation-users", "10", "--test-users", "10", "--scheme", "item-token", "--item-rows", "hybrid",
+                             "--encoder", encoder.path, "--out", run.path])
+        XCTAssertEqual(t.status, 0, t.stderr)
+        XCTAssert(FileManager.default.fileExists(atPath: run.appendingPathComponent("item_embeddings.safetensors").path))
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
+        let settings = ((manifest["config"] as? [String: Any])?["itemToken"] as? [String: Any]) ?? [:]
+        XCTAssertEqual(settings["rows"] as? String, "hybrid", "\(settings)")
+        let head = try SafeTensors.load(run.appendingPathComponent("best/item_head.safetensors"))
+        XCTAssertEqual(Set(head.keys), ["item_projection", "item_residual"])
+        let e = try CLI.run(["evaluate", "--run", run.path, "--data", kitchen, "--sample-users", "40", "--users", "10"])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let pets = CLI.packageRoot.appendingPathComponent("corpora/synthetic/pets").path
+        let z = try CLI.run(["zeroshot", "--run", run.path, "--data", pets, "--users", "20", "--encoder", encoder.path])
+        XCTAssertEqual(z.status, 0, z.stderr)
+        XCTAssert(z.stdout.contains("recall@10"), z.stdout)
     }
 
     /// `--item-input add` (the default): recorded in run.json, followed by evaluate, recommend and --resume;
