@@ -12,7 +12,7 @@ final class ItemTokenCLITests: XCTestCase {
         let base = ScratchSpace.root.appendingPathComponent("item-token-cli-\(UUID().uuidString)")
         let run = base.appendingPathComponent("run")
         let t = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--epochs", "1", "--batch-size", "16",
-                             "--validation-users", "10", "--test-users", "10", "--scheme", "item-token", "--loss", "warp",
+                             "--validation-users", "10", "--test-users", "10", "--scheme", "item-token", "--item-rows", "learned", "--loss", "warp",
                              "--negatives", "20", "--out", run.path])
         XCTAssertEqual(t.status, 0, t.stderr)
         let manifest = try String(contentsOf: run.appendingPathComponent("run.json"), encoding: .utf8)
@@ -53,11 +53,11 @@ final class ItemTokenCLITests: XCTestCase {
                            "--encoder", base.appendingPathComponent("no-encoder").path,
                            "--out", base.appendingPathComponent("bad2").path], mentioning: "--item-rows hybrid embeds the catalog")
         // Embeddings with rows that do not read them are refused, not ignored.
-        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-embeddings", "x.safetensors",
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-rows", "learned", "--item-embeddings", "x.safetensors",
                            "--out", base.appendingPathComponent("bad3").path], mentioning: "--item-embeddings is read only by --item-rows content")
     }
 
-    /// `--item-rows hybrid` without `--item-embeddings`: the catalog is embedded with the
+    /// `--item-rows hybrid` (the default) without `--item-embeddings`: the catalog is embedded with the
     /// sentence encoder and kept in the run folder; the run records its rows, evaluates from its
     /// copy, and scores an unseen catalog zero-shot from that catalog's texts (content rows, no
     /// residuals), writing the target's embeddings under the run.
@@ -71,7 +71,7 @@ final class ItemTokenCLITests: XCTestCase {
         let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
         let run = base.appendingPathComponent("run")
         let t = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--epochs", "1", "--batch-size", "16",
-                             "--validation-users", "10", "--test-users", "10", "--scheme", "item-token", "--item-rows", "hybrid",
+                             "--validation-users", "10", "--test-users", "10", "--scheme", "item-token",
                              "--encoder", encoder.path, "--out", run.path])
         XCTAssertEqual(t.status, 0, t.stderr)
         XCTAssert(FileManager.default.fileExists(atPath: run.appendingPathComponent("item_embeddings.safetensors").path))
@@ -97,7 +97,7 @@ final class ItemTokenCLITests: XCTestCase {
         let run = base.appendingPathComponent("run")
         let train = ["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--batch-size", "16",
                      "--validation-users", "10", "--test-users", "10", "--out", run.path]
-        let t = try CLI.run(train + ["--epochs", "1", "--scheme", "item-token"]) // add is the default
+        let t = try CLI.run(train + ["--epochs", "1", "--scheme", "item-token", "--item-rows", "learned"]) // add is the default
         XCTAssertEqual(t.status, 0, t.stderr)
         XCTAssert(t.stderr.contains("input add"), t.stderr)
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
@@ -157,7 +157,7 @@ final class ItemTokenSemanticCLITests: XCTestCase {
 
         let run = base.appendingPathComponent("run")
         let common = ["--data", Self.pets, "--sample-users", "40"]
-        let train = ["train"] + common + ["--ids", table, "--scheme", "item-token", "--preset", "tiny", "--batch-size", "16",
+        let train = ["train"] + common + ["--ids", table, "--scheme", "item-token", "--item-rows", "learned", "--preset", "tiny", "--batch-size", "16",
                                           "--validation-users", "10", "--test-users", "10", "--out", run.path]
         let t = try CLI.run(train + ["--epochs", "1"])
         XCTAssertEqual(t.status, 0, t.stderr)

@@ -15,7 +15,7 @@ final class ServeCLITests: XCTestCase {
         let run = base.appendingPathComponent("run")
         let data = ["--data", kitchen, "--sample-users", "40"]
         let t = try CLI.run(["train"] + data + ["--preset", "tiny", "--epochs", "1", "--batch-size", "16", "--validation-users", "10",
-                                                "--test-users", "10", "--scheme", "item-token", "--item-input", "add", "--out", run.path])
+                                                "--test-users", "10", "--scheme", "item-token", "--item-rows", "learned", "--item-input", "add", "--out", run.path])
         XCTAssertEqual(t.status, 0, t.stderr)
         let ids = try String(contentsOf: run.appendingPathComponent("ids.tsv"), encoding: .utf8).split(separator: "\n").map { String($0.split(separator: "\t")[0]) }
         let histories = [Array(ids.prefix(3)), [ids[10]], [ids[7], ids[7], ids[20], ids[3]]]
