@@ -36,7 +36,7 @@ struct ItemTokenOptions: ParsableArguments {
     func settings() throws -> ItemTokenSettings {
         let defaults = ItemTokenSettings()
         // Default hybrid: it beat content rows on Office and ml-100k, validation and test, by a
-        // third or more (docs/item-token.md#hybrid-rows-measured-2026-12-07); the library's
+        // third or more (docs/item-token.md#hybrid-rows-measured---item-rows-hybrid-against-content-2026-12-07); the library's
         // default stays learned (run.json files always record their rows).
         guard let rows = itemRows.map({ ItemTokenSettings.Rows(rawValue: $0) }) ?? ItemTokenSettings.Rows.hybrid else {
             throw ValidationErrorMessage(message: "--item-rows: expected one of \(ItemTokenSettings.Rows.allCases.map(\.rawValue).joined(separator: ", ")), found '\(itemRows!)'")
