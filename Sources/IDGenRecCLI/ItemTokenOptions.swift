@@ -108,12 +108,9 @@ extension TrainCommand {
         let resumes = resume && FileManager.default.fileExists(atPath: RunFolder.lastURL(URL(fileURLWithPath: out)).appendingPathComponent("state.json").path)
         var embeddings = try itemToken.itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
         if embeddings == nil, !resumes, let rows = config.itemToken?.rows, rows.readsContent {
-            // No --item-embeddings: embed the catalog with the sentence encoder, cached in the run
-            // folder under the name the run keeps its copy by (a rerun reuses it).
-            let loaded = try LoadedEncoder(explicit: options.encoder, missingHint: "--item-rows \(rows.rawValue) embeds the catalog's texts with it; or pass --item-embeddings FILE from idgenrec embed, or --item-rows learned")
-            let folder = URL(fileURLWithPath: out)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            embeddings = try loaded.itemEmbeddings(domain.catalog, cache: folder.appendingPathComponent(ItemEmbeddings.fileName))
+            // Under the name the run keeps its copy by, so the file is written once.
+            embeddings = try embedCatalog(domain, as: ItemEmbeddings.fileName,
+                                          need: "--item-rows \(rows.rawValue) embeds the catalog's texts with it (or train --item-rows learned)")
         }
         let runner = try ItemTokenRunner.open(
             folder: URL(fileURLWithPath: out),

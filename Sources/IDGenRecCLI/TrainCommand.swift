@@ -194,18 +194,19 @@ extension TrainCommand {
             source = URL(fileURLWithPath: path).standardizedFileURL.path
             embeddings = try ItemEmbeddings.load(URL(fileURLWithPath: path))
         } else {
-            let loaded: LoadedEncoder
-            do {
-                loaded = try LoadedEncoder(explicit: options.encoder)
-            } catch {
-                throw ValidationErrorMessage(message: "--item-content \(mode.rawValue) needs the sentence encoder to embed the catalog (make setup, --encoder DIR or $IDGENREC_ENCODER) or --item-embeddings FILE from idgenrec embed: \(error)")
-            }
-            let folder = URL(fileURLWithPath: out)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            embeddings = try loaded.itemEmbeddings(domain.catalog, cache: folder.appendingPathComponent(ItemContent.embeddingsFile))
+            embeddings = try embedCatalog(domain, as: ItemContent.embeddingsFile, need: "--item-content \(mode.rawValue) embeds the catalog's texts with it")
         }
         config.itemContent = ItemContent.settings(mode: mode, embeddings: embeddings, source: source)
         return embeddings
+    }
+
+    /// The catalog's item embeddings by the sentence encoder, cached in the run folder as `file`
+    /// (a rerun reuses them). `need` says why, in the error for a missing encoder.
+    func embedCatalog(_ domain: Domain, as file: String, need: String) throws -> ItemEmbeddings {
+        let loaded = try LoadedEncoder(explicit: options.encoder, missingHint: "\(need); or pass --item-embeddings FILE from idgenrec embed")
+        let folder = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        return try loaded.itemEmbeddings(domain.catalog, cache: folder.appendingPathComponent(file))
     }
 }
 

@@ -51,16 +51,9 @@ struct ZeroShotCommand: ParsableCommand {
         var embeddings = try itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
         let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(runURL))
         if embeddings == nil, let rows = manifest.config.itemToken?.rows, rows.readsContent {
-            // The target's texts through the run's encoder (the one its own embeddings came
-            // from), cached in RUN/zeroshot-content/TARGET.safetensors.
             let own = try ItemEmbeddings.load(runURL.appendingPathComponent(ItemEmbeddings.fileName))
-            let loaded = try LoadedEncoder(explicit: encoder, missingHint: "the run's \(rows.rawValue) rows score the target's items from their texts; or pass --item-embeddings FILE from idgenrec embed --data TARGET")
-            guard own.encoderHash.isEmpty || loaded.hash == own.encoderHash else {
-                throw ValidationErrorMessage(message: "--encoder \(loaded.encoder.folder.url.path) (sha256 \(loaded.hash.prefix(12))) is not the encoder the run's item embeddings came from (\(own.encoderHash.prefix(12)))")
-            }
-            let cache = runURL.appendingPathComponent("zeroshot-content")
-            try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
-            embeddings = try loaded.itemEmbeddings(target.catalog, cache: cache.appendingPathComponent("\(target.name).safetensors"))
+            embeddings = try embedTarget(target, run: runURL, encoderHash: own.encoderHash,
+                                         need: "the run's \(rows.rawValue) rows score the target's items from their texts")
         }
         let runner = try ItemTokenRunner.zeroShot(folder: runURL, target: target, embeddings: embeddings)
         Log.info("zero-shot (item-token, \(runner.settings.rows.rawValue) rows): \(target.name), \(target.catalog.count) items, keyword IDs in prompts")
@@ -135,16 +128,19 @@ struct ZeroShotCommand: ParsableCommand {
             guard targets == 1 else { throw ValidationErrorMessage(message: "--item-embeddings names one target's embeddings; give one --data target per call") }
             return try ItemEmbeddings.load(URL(fileURLWithPath: itemEmbeddings))
         }
-        let loaded: LoadedEncoder
-        do {
-            loaded = try LoadedEncoder(explicit: encoder)
-        } catch {
-            throw ValidationErrorMessage(message: "run \(run.folder.path) was trained with --item-content \(settings.mode.rawValue): the target's items must be embedded by its sentence encoder (--encoder DIR or $IDGENREC_ENCODER) or given with --item-embeddings FILE: \(error)")
+        return try embedTarget(target, run: run.folder, encoderHash: settings.encoderHash,
+                               need: "run \(run.folder.path) was trained with --item-content \(settings.mode.rawValue): the target's items must be embedded by its sentence encoder")
+    }
+
+    /// The target's item texts through `--encoder`, which must be the encoder the run's own
+    /// embeddings came from (`encoderHash`; empty = not recorded), cached in
+    /// RUN/zeroshot-content/TARGET.safetensors. `need` says why, in the error for a missing encoder.
+    func embedTarget(_ target: Domain, run: URL, encoderHash: String, need: String) throws -> ItemEmbeddings {
+        let loaded = try LoadedEncoder(explicit: encoder, missingHint: "\(need); or give them with --item-embeddings FILE from idgenrec embed --data TARGET")
+        guard encoderHash.isEmpty || loaded.hash == encoderHash else {
+            throw ValidationErrorMessage(message: "--encoder \(loaded.encoder.folder.url.path) (sha256 \(loaded.hash.prefix(12))) is not the encoder the run's item embeddings came from (\(encoderHash.prefix(12)))")
         }
-        guard settings.encoderHash.isEmpty || loaded.hash == settings.encoderHash else {
-            throw ValidationErrorMessage(message: "--encoder \(loaded.encoder.folder.url.path) (sha256 \(loaded.hash.prefix(12))) is not the encoder the run's item content came from (\(settings.encoderHash.prefix(12)))")
-        }
-        let cache = run.folder.appendingPathComponent("zeroshot-content")
+        let cache = run.appendingPathComponent("zeroshot-content")
         try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
         return try loaded.itemEmbeddings(target.catalog, cache: cache.appendingPathComponent("\(target.name).safetensors"))
     }
