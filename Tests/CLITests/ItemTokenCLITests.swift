@@ -103,6 +103,7 @@ final class ItemTokenCLITests: XCTestCase {
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
         let itemToken = (manifest["config"] as? [String: Any])?["itemToken"] as? [String: Any]
         XCTAssertEqual(itemToken?["input"] as? String, "add", "\(manifest)")
+        XCTAssertEqual((manifest["config"] as? [String: Any])?["promptFraming"] as? String, "short", "item-token runs default to the short prompt: \(manifest)")
         let metrics = try String(contentsOf: run.appendingPathComponent("metrics.json"), encoding: .utf8)
         XCTAssert(metrics.contains("\"item_input\" : \"add\"") || metrics.contains("\"item_input\":\"add\""), metrics)
 
@@ -115,6 +116,7 @@ final class ItemTokenCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
 
         try assertRefused(train + ["--resume", "--item-input", "off"], mentioning: "--item-input off (the run's: add)")
+        try assertRefused(train + ["--resume", "--prompt", "paper"], mentioning: "--prompt paper (the run's: short)")
         let again = try CLI.run(train + ["--resume"])
         XCTAssertEqual(again.status, 0, again.stderr)
         let log = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("log.json"))) as! [[String: Any]]
