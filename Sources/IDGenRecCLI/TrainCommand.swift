@@ -16,6 +16,7 @@ struct RecommenderOptions: ParsableArguments {
     @Option(name: .long, help: "Batch size.") var batchSize: Int = 64
     @Option(name: .long, help: "Learning rate (AdamW, 5% warm-up, linear decay).") var lr: Float = 1e-3
     @Option(name: .long, help: "Dropout.") var dropout: Float = 0.1
+    @Option(name: .long, help: "AdamW decoupled weight decay (not on layer norms).") var weightDecay: Float = 0.01
     @Option(name: .long, help: "History items per prompt.") var history: Int = 20
     @Option(name: .long, help: "Templates drawn per training sample per epoch.") var templates: Int = 1
     @Option(name: .long, help: "SentencePiece vocabulary size (trained on the catalog text).") var vocabularySize: Int = 8000
@@ -59,6 +60,8 @@ struct RecommenderOptions: ParsableArguments {
         c.batchSize = batchSize
         c.learningRate = lr
         c.dropout = dropout
+        guard weightDecay >= 0, weightDecay.isFinite else { throw ValidationErrorMessage(message: "--weight-decay must be 0 or more, found \(weightDecay)") }
+        c.weightDecay = weightDecay
         c.historyCap = history
         c.templatesPerSample = templates
         c.vocabularySize = vocabularySize
@@ -83,12 +86,13 @@ struct RecommenderOptions: ParsableArguments {
     /// On `--resume`: the options whose value differs both from its default and from the run's
     /// `saved` config (a resumed run keeps its own settings, so such a flag would be silently
     /// ignored). A flag passed with its default value cannot be told from an absent one and is
-    /// not reported; `--epochs` may extend the run and is not compared.
+    /// not reported, except `--prompt`, which has no single default (any given value that differs
+    /// from the run's framing is reported); `--epochs` may extend the run and is not compared.
     func resumeConflicts(saved: RecommenderConfig) throws -> [String] {
         let given = try config(), defaults = try RecommenderOptions.parse([]).config()
         let fields: [(flag: String, value: (RecommenderConfig) -> String)] = [
             ("--preset", { $0.preset.rawValue }), ("--batch-size", { "\($0.batchSize)" }), ("--lr", { "\($0.learningRate)" }),
-            ("--dropout", { "\($0.dropout)" }), ("--history", { "\($0.historyCap)" }), ("--templates", { "\($0.templatesPerSample)" }),
+            ("--dropout", { "\($0.dropout)" }), ("--weight-decay", { "\($0.weightDecay)" }), ("--history", { "\($0.historyCap)" }), ("--templates", { "\($0.templatesPerSample)" }),
             ("--vocabulary-size", { "\($0.vocabularySize)" }), ("--validation-users", { "\($0.validationUsers)" }),
             ("--patience", { $0.patience.map(String.init) ?? "none" }), ("--beams", { "\($0.numBeams)" }), ("--seed", { "\($0.seed)" }),
             ("--token-init", { $0.tokenInit ?? "random" }), ("--freeze-embeddings-epochs", { "\($0.frozenEmbeddingEpochs ?? 0)" }),
@@ -158,10 +162,7 @@ struct TrainCommand: ParsableCommand {
                     try trainItemToken(domain: domain, config: config)
                     return
                 }
-            } else if try itemToken.apply(to: &config, itemContent: contentMode != nil) {
-                // The item-token scheme's default framing is short: it tied the paper's templates
-                // at equal epochs on three domains with a fifth to a third fewer tokens (docs/item-token.md).
-                if options.prompt == nil { config.promptFraming = "short" }
+            } else if try itemToken.apply(to: &config, itemContent: contentMode != nil, promptGiven: options.prompt != nil) {
                 try trainItemToken(domain: domain, config: config)
                 return
             }

@@ -97,13 +97,14 @@ final class ItemTokenCLITests: XCTestCase {
         let run = base.appendingPathComponent("run")
         let train = ["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--batch-size", "16",
                      "--validation-users", "10", "--test-users", "10", "--out", run.path]
-        let t = try CLI.run(train + ["--epochs", "1", "--scheme", "item-token", "--item-rows", "learned"]) // add is the default
+        let t = try CLI.run(train + ["--epochs", "1", "--scheme", "item-token", "--item-rows", "learned", "--weight-decay", "0.05"]) // add is the default
         XCTAssertEqual(t.status, 0, t.stderr)
         XCTAssert(t.stderr.contains("input add"), t.stderr)
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
         let itemToken = (manifest["config"] as? [String: Any])?["itemToken"] as? [String: Any]
         XCTAssertEqual(itemToken?["input"] as? String, "add", "\(manifest)")
         XCTAssertEqual((manifest["config"] as? [String: Any])?["promptFraming"] as? String, "short", "item-token runs default to the short prompt: \(manifest)")
+        XCTAssertEqual(((manifest["config"] as? [String: Any])?["weightDecay"] as? Double).map { Float($0) }, 0.05, "--weight-decay is recorded: \(manifest)")
         let metrics = try String(contentsOf: run.appendingPathComponent("metrics.json"), encoding: .utf8)
         XCTAssert(metrics.contains("\"item_input\" : \"add\"") || metrics.contains("\"item_input\":\"add\""), metrics)
 
@@ -117,7 +118,10 @@ final class ItemTokenCLITests: XCTestCase {
 
         try assertRefused(train + ["--resume", "--item-input", "off"], mentioning: "--item-input off (the run's: add)")
         try assertRefused(train + ["--resume", "--prompt", "paper"], mentioning: "--prompt paper (the run's: short)")
-        let again = try CLI.run(train + ["--resume"])
+        try assertRefused(train + ["--resume", "--weight-decay", "0.2"], mentioning: "--weight-decay 0.2 (the run's: 0.05)")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--weight-decay=-1",
+                           "--out", base.appendingPathComponent("wd").path], mentioning: "--weight-decay must be 0 or more")
+        let again = try CLI.run(train + ["--resume", "--weight-decay", "0.05"])
         XCTAssertEqual(again.status, 0, again.stderr)
         let log = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("log.json"))) as! [[String: Any]]
         XCTAssertEqual(log.compactMap { $0["epoch"] as? Int }, [1], "a resume without --epochs keeps the run's 1 epoch")
