@@ -57,7 +57,7 @@ struct ZeroShotCommand: ParsableCommand {
         }
         let runner = try ItemTokenRunner.zeroShot(folder: runURL, target: target, embeddings: embeddings)
         Log.info("zero-shot (item-token, \(runner.settings.rows.rawValue) rows): \(target.name), \(target.catalog.count) items, keyword IDs in prompts")
-        var (report, ranks) = try runner.evaluate(part: .test, users: users, progress: true)
+        var (report, ranks) = try runner.evaluate(part: .test, users: users, seed: seed, progress: true)
         report.data = data
         report.config["zero_shot_from"] = runURL.path
         if let json { try EvaluationRun.save(report: report, ranks: ranks, json: URL(fileURLWithPath: json)) }

@@ -319,12 +319,14 @@ public final class ItemTokenRunner {
         return out
     }
 
-    /// Full-catalog evaluation: every item's score, exact rank (`Ranking.scores`).
-    public func evaluate(part: EvaluationPart, users: Int?, progress: Bool) throws -> (report: MetricsReport, ranks: [UserRank]) {
+    /// Full-catalog evaluation: every item's score, exact rank (`Ranking.scores`). `users`: a
+    /// seeded sample of that many (`seed`, default the run's own).
+    public func evaluate(part: EvaluationPart, users: Int?, seed: UInt64? = nil, progress: Bool) throws -> (report: MetricsReport, ranks: [UserRank]) {
         let split = trainer.data.split
         let evaluator = Evaluator(split: split, catalog: trainer.data.domain.catalog)
         var expected = split.targets(part)
-        if let users { expected = Evaluator.sample(expected, count: users, seed: config.seed) }
+        // The same sample as the evaluator draws below (it scores them in batches from here).
+        if let users { expected = Evaluator.sample(expected, count: users, seed: seed ?? config.seed) }
         let batch = config.evaluationBatchSize * 4
         var position: [Int: Int] = [:]
         for (i, t) in expected.enumerated() where position[t.user] == nil { position[t.user] = i }
@@ -351,7 +353,7 @@ public final class ItemTokenRunner {
                        "epochs": "\(config.epochs)", "batch": "\(config.batchSize)", "lr": "\(config.learningRate)", "seed": "\(config.seed)",
                        "decoding": "one decoder step, exact scores over the catalog, template 0"]
         return try evaluator.evaluate(model: "idgenrec-t5-item-token", part: part, ranking: ranking, data: trainer.data.domain.name,
-                                      config: summary, userSample: users, seed: config.seed, progress: progress)
+                                      config: summary, userSample: users, seed: seed ?? config.seed, progress: progress)
     }
 
     /// Test evaluation saved as metrics.json / metrics.md / ranks.tsv in the run folder.

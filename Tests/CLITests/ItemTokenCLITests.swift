@@ -45,6 +45,18 @@ final class ItemTokenCLITests: XCTestCase {
         let z2 = try CLI.run(["zeroshot", "--run", idMean.path, "--data", pets, "--users", "20"])
         XCTAssertEqual(z2.status, 0, z2.stderr)
         XCTAssert(z2.stdout.contains("recall@10"), z2.stdout)
+        // --seed draws the user sample (it used to be the run's seed whatever --seed said).
+        var sampled: [Set<String>] = []
+        for seed in ["1", "2"] {
+            let json = base.appendingPathComponent("zs-seed\(seed).json")
+            let z = try CLI.run(["zeroshot", "--run", idMean.path, "--data", pets, "--users", "6", "--seed", seed, "--json", json.path])
+            XCTAssertEqual(z.status, 0, z.stderr)
+            let ranks = try String(contentsOf: base.appendingPathComponent("zs-seed\(seed).ranks.tsv"), encoding: .utf8)
+            let users = ranks.split(separator: "\n").dropFirst().map { String($0.split(separator: "\t")[0]) }
+            XCTAssertEqual(users.count, 6, ranks)
+            sampled.append(Set(users))
+        }
+        XCTAssertNotEqual(sampled[0], sampled[1], "two --seed values drew the same 6 of 1,500 users")
 
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--loss", "hinge",
                            "--out", base.appendingPathComponent("bad").path], mentioning: "--loss")
