@@ -324,9 +324,11 @@ public final class ItemTokenRunner {
     public func evaluate(part: EvaluationPart, users: Int?, seed: UInt64? = nil, progress: Bool) throws -> (report: MetricsReport, ranks: [UserRank]) {
         let split = trainer.data.split
         let evaluator = Evaluator(split: split, catalog: trainer.data.domain.catalog)
+        // One seed for both draws: the scores are batched over this sample, and the evaluator
+        // below draws the same one to rank (a different seed there misses every batch).
+        let sampleSeed = seed ?? config.seed
         var expected = split.targets(part)
-        // The same sample as the evaluator draws below (it scores them in batches from here).
-        if let users { expected = Evaluator.sample(expected, count: users, seed: seed ?? config.seed) }
+        if let users { expected = Evaluator.sample(expected, count: users, seed: sampleSeed) }
         let batch = config.evaluationBatchSize * 4
         var position: [Int: Int] = [:]
         for (i, t) in expected.enumerated() where position[t.user] == nil { position[t.user] = i }
@@ -353,7 +355,7 @@ public final class ItemTokenRunner {
                        "epochs": "\(config.epochs)", "batch": "\(config.batchSize)", "lr": "\(config.learningRate)", "seed": "\(config.seed)",
                        "decoding": "one decoder step, exact scores over the catalog, template 0"]
         return try evaluator.evaluate(model: "idgenrec-t5-item-token", part: part, ranking: ranking, data: trainer.data.domain.name,
-                                      config: summary, userSample: users, seed: seed ?? config.seed, progress: progress)
+                                      config: summary, userSample: users, seed: sampleSeed, progress: progress)
     }
 
     /// Test evaluation saved as metrics.json / metrics.md / ranks.tsv in the run folder.
