@@ -19,7 +19,7 @@ struct ItemTokenOptions: ParsableArguments {
     var loss: String?
     @Option(name: .long, help: "Uniform negatives per batch for the sampled losses (default 1000).") var negatives: Int?
     @Option(name: .long, help: "Item embeddings from 'idgenrec embed' for --item-rows content and hybrid (default: the catalog embedded with the sentence encoder, cached in the run folder).") var itemEmbeddings: String?
-    @Option(name: .long, help: "Item-token input: add (each history item's output row, tied, is also added at its ID tokens; default) or off (the encoder reads the history's ID words only).")
+    @Option(name: .long, help: "Item-token input: add (each history item's output row, tied, is also added at its ID tokens; default), replace (each history item is one position: a marker token plus its row; the ID words are not read) or off (the encoder reads the history's ID words only).")
     var itemInput: String?
 
     static let textualScheme = "textual-id"

@@ -53,6 +53,14 @@ public struct ItemTokenSettings: Codable, Sendable, Equatable {
         /// output as SASRec's item embedding is, so the encoder sees each item's collaborative
         /// vector next to its words.
         case add
+        /// Each history item is **one** input position: a shared item marker token (the
+        /// tokenizer's unknown piece) plus the item's row × √d_model, as SASRec's input is; the
+        /// ID words and the ` ; ` separators are not read (`PromptEncoder.itemPlaceholder`), so
+        /// the prompt is a third as long. The rows carry everything the encoder knows of an item.
+        case replace
+
+        /// Whether the rows enter the encoder's input (`add` and `replace`).
+        public var addsRows: Bool { self != .off }
     }
 
     public var rows: Rows = .learned
@@ -239,7 +247,8 @@ public final class ItemHead: Module {
 public struct ItemTokenModel {
     public let t5: T5Model
     public let head: ItemHead
-    /// `--item-input`: whether the head's rows are added at the history items' ID tokens.
+    /// `--item-input`: whether the head's rows are added at the history items' ID tokens (`add`)
+    /// or at their one marker position each (`replace`; the prompt was built so).
     public let input: ItemTokenSettings.Input
 
     public init(t5: T5Model, head: ItemHead, input: ItemTokenSettings.Input? = nil) {
@@ -290,8 +299,8 @@ public struct ItemTokenModel {
         let (ids, mask) = Seq2SeqBatch.pad(sources, with: Int32(t5.config.pad_token_id))
         let start = IntTensor(shape: [sources.count, 1], values: [Int32](repeating: Int32(t5.config.decoder_start_token_id), count: sources.count))
         let h: Variable
-        if input == .add {
-            precondition(spans?.count == sources.count, "item-token: --item-input add needs the item spans of every source")
+        if input.addsRows {
+            precondition(spans?.count == sources.count, "item-token: --item-input \(input.rawValue) needs the item spans of every source")
             h = t5.decoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: spans!), attentionMask: mask, decoderInputs: start, dropout: &dropout)
                 .reshaped([sources.count, t5.config.d_model])
         } else {
@@ -310,8 +319,8 @@ public struct ItemTokenModel {
             let rows = rows ?? head.rows().value
             let w = weights ?? T5InferenceWeights(t5)
             var h: Tensor // [B, d_model]
-            if input == .add {
-                precondition(spans?.count == sources.count, "item-token: --item-input add needs the item spans of every source")
+            if input.addsRows {
+                precondition(spans?.count == sources.count, "item-token: --item-input \(input.rawValue) needs the item spans of every source")
                 h = w.firstDecoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: spans!, rows: rows), attentionMask: mask)
             } else {
                 h = w.firstDecoderHidden(inputIDs: ids, attentionMask: mask)

@@ -162,7 +162,7 @@ public final class ItemTokenRunner {
     /// length-bucketed batches (the textual-ID scheme's order; targets are catalog indices).
     func batches(epoch: Int) -> [[(source: [Int32], spans: [EncodedPrompt.ItemSpan], target: Int)]] {
         let data = trainer.data
-        let keepSpans = model.input == .add
+        let keepSpans = model.input.addsRows
         var rng = SeededGenerator(seed: config.seed &+ 0x9E37_79B9 &* UInt64(epoch + 1))
         var samples: [(source: [Int32], spans: [EncodedPrompt.ItemSpan], target: Int)] = []
         for s in data.split.trainingSamples(historyCap: config.historyCap) {
@@ -240,7 +240,7 @@ public final class ItemTokenRunner {
             for batch in batches {
                 optimizer.zeroGrad()
                 var dropout: SeededGenerator? = config.dropout > 0 ? state.dropout : nil
-                let loss = model.loss(sources: batch.map(\.source), spans: model.input == .add ? batch.map(\.spans) : nil, targets: batch.map(\.target), settings: settings, popularity: popularity,
+                let loss = model.loss(sources: batch.map(\.source), spans: model.input.addsRows ? batch.map(\.spans) : nil, targets: batch.map(\.target), settings: settings, popularity: popularity,
                                       dropout: &dropout, rng: &negatives)
                 if let dropout { state.dropout = dropout }
                 let value = loss.value.item
@@ -299,7 +299,7 @@ public final class ItemTokenRunner {
 
     /// Scores [targets, items] of the ranking prompts (template 0).
     public func scores(_ targets: [EvaluationTarget], snapshot: (weights: T5InferenceWeights, rows: Tensor)? = nil) -> Tensor {
-        guard model.input == .add else { return model.scores(trainer.rankingInputs(targets), weights: snapshot?.weights, rows: snapshot?.rows) }
+        guard model.input.addsRows else { return model.scores(trainer.rankingInputs(targets), weights: snapshot?.weights, rows: snapshot?.rows) }
         let prompts = targets.map { trainer.data.prompt(history: $0.history, template: 0, user: $0.user) }
         return model.scores(prompts.map(\.tokens), spans: prompts.map(\.itemSpans), weights: snapshot?.weights, rows: snapshot?.rows)
     }

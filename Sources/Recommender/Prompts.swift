@@ -75,6 +75,10 @@ public struct PromptEncoder: Sendable {
     /// Tokens put before each history item's ID tokens (outside its span): the content slot of
     /// `--item-content token` (`ItemContent`); empty otherwise.
     public var itemMarker: [Int32] = []
+    /// When set, each history item is this one token instead of its ID tokens, with no separator
+    /// between items (`--item-input replace` of the item-token scheme: the item's row is added
+    /// at that position, so the words are not read). Its span is that one position.
+    public var itemPlaceholder: Int32?
 
     /// The ` ; ` between history items as one piece when the vocabulary has one ("▁;", else ";"
     /// — item IDs start with "▁", so the boundary stays visible), otherwise however the
@@ -152,10 +156,10 @@ public struct PromptEncoder: Sendable {
             case .user: if let userTokens { tokens += userTokens }
             case .history:
                 for (k, item) in history.enumerated() {
-                    if k > 0 { tokens += separator }
+                    if k > 0, itemPlaceholder == nil { tokens += separator }
                     tokens += itemMarker
                     let start = tokens.count
-                    tokens += itemTokens[item]
+                    if let itemPlaceholder { tokens.append(itemPlaceholder) } else { tokens += itemTokens[item] }
                     spans.append(.init(item: item, range: start ..< tokens.count))
                 }
             }

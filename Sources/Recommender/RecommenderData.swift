@@ -42,6 +42,7 @@ public struct RecommenderData {
         var prompts = try PromptEncoder(tokenizer: tokenizer, templates: PromptTemplates.named(config.promptFraming),
                                         maximumLength: config.maximumSourceLength)
         if config.itemContent?.mode == .token { prompts.itemMarker = [ItemContent.marker(tokenizer)] }
+        if config.isItemToken, config.itemToken?.input == .replace { prompts.itemPlaceholder = ItemContent.marker(tokenizer) }
         self.prompts = prompts
         if config.useUserIDs {
             guard let userIDs, userIDs.count == split.users.count else {

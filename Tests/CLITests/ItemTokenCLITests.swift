@@ -142,8 +142,47 @@ final class ItemTokenCLITests: XCTestCase {
         XCTAssert(extended.stderr.contains("resuming after epoch 1"), extended.stderr)
 
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--item-input", "add", "--out", base.appendingPathComponent("t").path], mentioning: "--item-input")
-        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-input", "replace",
-                           "--out", base.appendingPathComponent("b").path], mentioning: "--item-input: expected one of off, add")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-input", "both",
+                           "--out", base.appendingPathComponent("b").path], mentioning: "--item-input: expected one of off, add, replace")
+    }
+
+    /// `--item-input replace` end to end: recorded; the prompt is one marker per history item
+    /// (half the tokens per sample of `add` on the same data); evaluate, recommend and zeroshot
+    /// (id-mean rows on another catalog) follow the run; a contradicting resume is refused.
+    func testItemInputReplaceIsRecordedFollowedAndShortensThePrompt() throws {
+        let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
+        let pets = CLI.packageRoot.appendingPathComponent("corpora/synthetic/pets").path
+        let base = ScratchSpace.root.appendingPathComponent("item-input-replace-\(UUID().uuidString)")
+        func train(_ input: String) throws -> (args: [String], run: URL) {
+            let run = base.appendingPathComponent(input)
+            let args = ["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--batch-size", "16", "--epochs", "1",
+                        "--validation-users", "10", "--test-users", "10", "--out", run.path, "--scheme", "item-token", "--item-rows", "id-mean"]
+            let t = try CLI.run(args + ["--item-input", input])
+            XCTAssertEqual(t.status, 0, t.stderr)
+            XCTAssert(t.stderr.contains("input \(input)"), t.stderr)
+            return (args, run)
+        }
+        func tokensPerSample(_ run: URL) throws -> Double {
+            let log = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("log.json"))) as! [[String: Any]]
+            let e = try XCTUnwrap(log.first)
+            return try XCTUnwrap(e["tokensPerSecond"] as? Double) * XCTUnwrap(e["seconds"] as? Double) / Double(try XCTUnwrap(e["samples"] as? Int))
+        }
+        let (args, run) = try train("replace")
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
+        XCTAssertEqual(((manifest["config"] as? [String: Any])?["itemToken"] as? [String: Any])?["input"] as? String, "replace", "\(manifest)")
+        let (_, add) = try train("add")
+        let (replaceTokens, addTokens) = (try tokensPerSample(run), try tokensPerSample(add))
+        XCTAssertLessThan(replaceTokens, 0.75 * addTokens, "one token per history item and no separators: \(replaceTokens) against \(addTokens)")
+
+        let e = try CLI.run(["evaluate", "--run", run.path, "--data", kitchen, "--sample-users", "40", "--users", "10", "--json", base.appendingPathComponent("e.json").path])
+        XCTAssertEqual(e.status, 0, e.stderr)
+        let evaluated = try String(contentsOf: base.appendingPathComponent("e.json"), encoding: .utf8)
+        XCTAssert(evaluated.contains("\"item_input\" : \"replace\"") || evaluated.contains("\"item_input\":\"replace\""), evaluated)
+        let r = try CLI.run(["recommend", "--run", run.path, "--data", kitchen, "--sample-users", "40", "--history", try firstItem(run), "-k", "3"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let z = try CLI.run(["zeroshot", "--run", run.path, "--data", pets, "--users", "10", "--json", base.appendingPathComponent("z.json").path])
+        XCTAssertEqual(z.status, 0, z.stderr)
+        try assertRefused(args + ["--resume", "--item-input", "add"], mentioning: "--item-input add (the run's: replace)")
     }
 
     func firstItem(_ run: URL) throws -> String {

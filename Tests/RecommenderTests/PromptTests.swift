@@ -44,6 +44,25 @@ final class PromptTests: XCTestCase {
         for span in prompt.itemSpans { XCTAssertEqual(Array(prompt.tokens[span.range]), itemTokens[span.item]) }
     }
 
+    /// `--item-input replace`: each history item is the one placeholder token (its span that one
+    /// position), no separators; the template's words stay; long histories still drop the oldest.
+    func testItemPlaceholderMakesEachItemOnePositionWithoutSeparators() throws {
+        let tok = Self.tokenizer
+        var encoder = try PromptEncoder(tokenizer: tok, templates: PromptTemplates.named("short"), maximumLength: 12)
+        let marker = try XCTUnwrap(tok.unkID)
+        encoder.itemPlaceholder = marker
+        let itemTokens = ["soap bar", "rose cream", "mint"].map { tok.encode($0) }
+        let prompt = encoder.encode(history: [2, 0, 1], template: 0, itemTokens: itemTokens, userTokens: nil)
+        let framing = tok.encode("user") + tok.encode(":")
+        XCTAssertEqual(prompt.tokens, framing + [marker, marker, marker, try XCTUnwrap(tok.eosID)])
+        XCTAssertEqual(prompt.itemSpans.map(\.item), [2, 0, 1])
+        XCTAssertEqual(prompt.itemSpans.map(\.range), (0 ..< 3).map { framing.count + $0 ..< framing.count + $0 + 1 })
+        let long = encoder.encode(history: Array(0 ..< 3) + Array(0 ..< 3) + Array(0 ..< 3) + Array(0 ..< 3), template: 0, itemTokens: itemTokens, userTokens: nil)
+        XCTAssertEqual(long.tokens.count, 12)
+        XCTAssertEqual(long.itemSpans.count, 12 - framing.count - 1, "one position per kept item")
+        XCTAssertEqual(long.itemSpans.last?.item, 2, "the most recent item is kept")
+    }
+
     func testTemplateWithoutHistoryIsRejected() {
         XCTAssertThrowsError(try PromptEncoder(tokenizer: Self.tokenizer, templates: ["no placeholder here"]))
     }

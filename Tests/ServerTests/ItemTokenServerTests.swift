@@ -52,6 +52,7 @@ final class ItemTokenServerTests: XCTestCase {
     static let learnedRun = Result(catching: { try train(rows: .learned, input: nil) })
     static let idMeanAddRun = Result(catching: { try train(rows: .idMean, input: .add) })
     static let contentRun = Result(catching: { try train(rows: .content, input: nil) })
+    static let learnedReplaceRun = Result(catching: { try train(rows: .learned, input: .replace) })
 
     static func copy(_ run: URL) throws -> URL {
         let folder = ScratchSpace.root.appendingPathComponent("serve-item-token-copy-\(UUID().uuidString)")
@@ -75,10 +76,10 @@ final class ItemTokenServerTests: XCTestCase {
 
     /// /recommend gives the items `idgenrec recommend --run` gives (`ItemTokenRunner.recommend`),
     /// in order, with one worker (the same computation) and, where scores tie within 1e-4, with
-    /// two; with `--item-input` off and add.
+    /// two; with `--item-input` off, add and replace (one marker position per history item).
     func testRecommendMatchesItemTokenRecommendWithAndWithoutItemInput() throws {
         let domain = try Self.kitchen()
-        for run in [try Self.learnedRun.get(), try Self.idMeanAddRun.get()] {
+        for run in [try Self.learnedRun.get(), try Self.idMeanAddRun.get(), try Self.learnedReplaceRun.get()] {
             let library = try ItemTokenRunner.load(folder: run, domain: domain, dataPath: Self.kitchenPath)
             let queries = Self.queries(domain)
             let expected = try queries.map { try library.recommend(history: $0.0, count: $0.1) }
