@@ -79,7 +79,7 @@ struct CotrainCommand: ParsableCommand {
             config.recommender = try options.config()
             config.generator.preset = gp
             config.generator.epochs = generatorEpochs
-            config.generator.seed = options.seed
+            config.generator.seed = options.resolvedSeed
             guard ["keywords", "semantic"].contains(bootstrapTargets) else {
                 throw ValidationErrorMessage(message: "--bootstrap-targets: expected 'keywords' or 'semantic', found '\(bootstrapTargets)'")
             }
@@ -92,7 +92,7 @@ struct CotrainCommand: ParsableCommand {
             }
             // Recorded in cotrain-config.json (so --resume refuses a change of targets); nil = keywords, as older runs.
             config.generator.bootstrapTargets = bootstrapTargets == "semantic" ? "semantic" : nil
-            config.ids.seed = options.seed
+            config.ids.seed = options.resolvedSeed
             let folder = URL(fileURLWithPath: out)
             // Item content: the catalog's embeddings (cached in --embeddings or RUN/item-embeddings.safetensors, shared
             // with semantic bootstrap targets), recorded in the recommender config (so --resume checks it).

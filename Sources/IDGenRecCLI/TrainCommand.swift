@@ -10,30 +10,37 @@ import T5
 
 /// Options shared by `train` and `cotrain` for the recommender.
 struct RecommenderOptions: ParsableArguments {
-    @Option(name: .long, help: "Model preset when not starting from --init: tiny, cpu, t5-small.") var preset: String = "cpu"
+    // The values are optional so that `--resume` can tell a flag given from one left out (a
+    // resumed run keeps its own settings, and a given flag that contradicts them is an error, even
+    // one passed with the default value); `config()` fills the defaults (`RecommenderConfig()`'s).
+    @Option(name: .long, help: "Model preset when not starting from --init: tiny, cpu, t5-small (default cpu).") var preset: String?
     @Option(name: .long, help: "Start from this Hugging Face T5 folder (config.json, model.safetensors, spiece.model).") var initFrom: String?
     @Option(name: .long, help: "Epochs (default 10; with --resume, the run's own, and a larger value extends it).") var epochs: Int?
-    @Option(name: .long, help: "Batch size.") var batchSize: Int = 64
-    @Option(name: .long, help: "Learning rate (AdamW, 5% warm-up, linear decay).") var lr: Float = 1e-3
-    @Option(name: .long, help: "Dropout.") var dropout: Float = 0.1
-    @Option(name: .long, help: "AdamW decoupled weight decay (not on layer norms).") var weightDecay: Float = 0.01
-    @Option(name: .long, help: "History items per prompt.") var history: Int = 20
-    @Option(name: .long, help: "Templates drawn per training sample per epoch.") var templates: Int = 1
-    @Option(name: .long, help: "SentencePiece vocabulary size (trained on the catalog text).") var vocabularySize: Int = 8000
-    @Option(name: .long, help: "Validation users per epoch (seeded sample; 0 = all).") var validationUsers: Int = 1000
+    @Option(name: .long, help: "Batch size (default 64).") var batchSize: Int?
+    @Option(name: .long, help: "Learning rate (AdamW, 5% warm-up, linear decay; default 0.001).") var lr: Float?
+    @Option(name: .long, help: "Dropout (default 0.1).") var dropout: Float?
+    @Option(name: .long, help: "AdamW decoupled weight decay, not on layer norms (default 0.01).") var weightDecay: Float?
+    @Option(name: .long, help: "History items per prompt (default 20).") var history: Int?
+    @Option(name: .long, help: "Templates drawn per training sample per epoch (default 1).") var templates: Int?
+    @Option(name: .long, help: "SentencePiece vocabulary size, trained on the catalog text (default 8000).") var vocabularySize: Int?
+    @Option(name: .long, help: "Validation users per epoch (seeded sample; 0 = all; default 1000).") var validationUsers: Int?
     @Option(name: .long, help: "Stop after this many epochs without a better validation NDCG@10.") var patience: Int?
-    @Option(name: .long, help: "Beam size at evaluation (= ranked list length).") var beams: Int = 10
-    @Option(name: .long, help: "Seed (data order, dropout, initialisation, user samples).") var seed: UInt64 = 0
-    @Option(name: .long, help: "Token embedding initialisation of a model from --preset: 'random' or 'encoder' (each vocabulary piece through the sentence encoder, PCA to d_model).")
-    var tokenInit: String = "random"
-    @Option(name: .long, help: "Keep the token embedding fixed for this many first epochs.") var freezeEmbeddingsEpochs: Int = 0
+    @Option(name: .long, help: "Beam size at evaluation (= ranked list length; default 10).") var beams: Int?
+    @Option(name: .long, help: "Seed (data order, dropout, initialisation, user samples; default 0).") var seed: UInt64?
+    @Option(name: .long, help: "Token embedding initialisation of a model from --preset: 'random' (default) or 'encoder' (each vocabulary piece through the sentence encoder, PCA to d_model).")
+    var tokenInit: String?
+    @Option(name: .long, help: "Keep the token embedding fixed for this many first epochs (default 0).") var freezeEmbeddingsEpochs: Int?
     @Option(name: .long, help: "Sentence-transformers BERT folder (default: $IDGENREC_ENCODER, else checkpoints/encoders/all-MiniLM-L6-v2).") var encoder: String?
     @Option(name: .long, help: "Prompt framing: 'paper' (ten paraphrased instruction templates) or 'short' (user : <history IDs>). Default: paper; short for --scheme item-token.") var prompt: String?
-    @Option(name: .long, help: "Item content in the prompt: 'off', 'add' (each history item's sentence embedding, through a learned projection, added to its ID tokens' embeddings) or 'token' (one extra input position per history item carrying it). Embeddings from --item-embeddings FILE or computed with the sentence encoder.")
-    var itemContent: String = "off"
+    @Option(name: .long, help: "Item content in the prompt: 'off' (default), 'add' (each history item's sentence embedding, through a learned projection, added to its ID tokens' embeddings) or 'token' (one extra input position per history item carrying it). Embeddings from --item-embeddings FILE or computed with the sentence encoder.")
+    var itemContent: String?
+
+    /// The seed, default 0 (for the commands that seed more than the recommender).
+    var resolvedSeed: UInt64 { seed ?? RecommenderConfig().seed }
 
     /// The `--item-content` mode, nil for off.
     func itemContentMode() throws -> ItemContentSettings.Mode? {
+        let itemContent = self.itemContent ?? "off"
         if itemContent == "off" { return nil }
         guard let mode = ItemContentSettings.Mode(rawValue: itemContent) else {
             throw ValidationErrorMessage(message: "--item-content: expected off, add or token, found '\(itemContent)'")
@@ -47,34 +54,36 @@ struct RecommenderOptions: ParsableArguments {
     }
 
     func config() throws -> RecommenderConfig {
+        var c = RecommenderConfig()
+        let preset = self.preset ?? c.preset.rawValue
         guard let p = T5Config.Preset(rawValue: preset) else {
             throw ValidationErrorMessage(message: "--preset: expected one of \(T5Config.Preset.allCases.map(\.rawValue).joined(separator: ", ")), found '\(preset)'")
         }
-        let epochs = self.epochs ?? 10
-        guard epochs > 0, batchSize > 0, history > 0, templates > 0, beams > 0 else {
+        c.preset = p
+        c.epochs = epochs ?? c.epochs
+        c.batchSize = batchSize ?? c.batchSize
+        c.historyCap = history ?? c.historyCap
+        c.templatesPerSample = templates ?? c.templatesPerSample
+        c.numBeams = beams ?? c.numBeams
+        guard c.epochs > 0, c.batchSize > 0, c.historyCap > 0, c.templatesPerSample > 0, c.numBeams > 0 else {
             throw ValidationErrorMessage(message: "--epochs, --batch-size, --history, --templates and --beams must be positive")
         }
-        var c = RecommenderConfig()
-        c.preset = p
-        c.epochs = epochs
-        c.batchSize = batchSize
-        c.learningRate = lr
-        c.dropout = dropout
-        guard weightDecay >= 0, weightDecay.isFinite else { throw ValidationErrorMessage(message: "--weight-decay must be 0 or more, found \(weightDecay)") }
-        c.weightDecay = weightDecay
-        c.historyCap = history
-        c.templatesPerSample = templates
-        c.vocabularySize = vocabularySize
-        c.validationUsers = validationUsers
+        c.learningRate = lr ?? c.learningRate
+        c.dropout = dropout ?? c.dropout
+        c.weightDecay = weightDecay ?? c.weightDecay
+        guard c.weightDecay >= 0, c.weightDecay.isFinite else { throw ValidationErrorMessage(message: "--weight-decay must be 0 or more, found \(c.weightDecay)") }
+        c.vocabularySize = vocabularySize ?? c.vocabularySize
+        c.validationUsers = validationUsers ?? c.validationUsers
         c.patience = patience
-        c.numBeams = beams
-        c.seed = seed
+        c.seed = seed ?? c.seed
+        let tokenInit = self.tokenInit ?? "random"
         guard ["random", "encoder"].contains(tokenInit) else {
             throw ValidationErrorMessage(message: "--token-init: expected 'random' or 'encoder', found '\(tokenInit)'")
         }
-        guard freezeEmbeddingsEpochs >= 0 else { throw ValidationErrorMessage(message: "--freeze-embeddings-epochs must be 0 or more") }
+        let frozen = freezeEmbeddingsEpochs ?? 0
+        guard frozen >= 0 else { throw ValidationErrorMessage(message: "--freeze-embeddings-epochs must be 0 or more") }
         c.tokenInit = tokenInit == "random" ? nil : tokenInit
-        c.frozenEmbeddingEpochs = freezeEmbeddingsEpochs == 0 ? nil : freezeEmbeddingsEpochs
+        c.frozenEmbeddingEpochs = frozen == 0 ? nil : frozen
         let framing = prompt ?? "paper"
         guard PromptTemplates.framings.contains(framing) else {
             throw ValidationErrorMessage(message: "--prompt: expected one of \(PromptTemplates.framings.joined(separator: ", ")), found '\(framing)'")
@@ -83,27 +92,28 @@ struct RecommenderOptions: ParsableArguments {
         return c
     }
 
-    /// On `--resume`: the options whose value differs both from its default and from the run's
-    /// `saved` config (a resumed run keeps its own settings, so such a flag would be silently
-    /// ignored). A flag passed with its default value cannot be told from an absent one and is
-    /// not reported, except `--prompt`, which has no single default (any given value that differs
-    /// from the run's framing is reported); `--epochs` may extend the run and is not compared.
+    /// On `--resume`: the flags given whose value differs from the run's `saved` config (a
+    /// resumed run keeps its own settings, so such a flag would be silently ignored). A flag left
+    /// out never conflicts; one given with the default value does when the run used another.
+    /// `--epochs` may extend the run and is not compared.
     func resumeConflicts(saved: RecommenderConfig) throws -> [String] {
-        let given = try config(), defaults = try RecommenderOptions.parse([]).config()
-        let fields: [(flag: String, value: (RecommenderConfig) -> String)] = [
-            ("--preset", { $0.preset.rawValue }), ("--batch-size", { "\($0.batchSize)" }), ("--lr", { "\($0.learningRate)" }),
-            ("--dropout", { "\($0.dropout)" }), ("--weight-decay", { "\($0.weightDecay)" }), ("--history", { "\($0.historyCap)" }), ("--templates", { "\($0.templatesPerSample)" }),
-            ("--vocabulary-size", { "\($0.vocabularySize)" }), ("--validation-users", { "\($0.validationUsers)" }),
-            ("--patience", { $0.patience.map(String.init) ?? "none" }), ("--beams", { "\($0.numBeams)" }), ("--seed", { "\($0.seed)" }),
-            ("--token-init", { $0.tokenInit ?? "random" }), ("--freeze-embeddings-epochs", { "\($0.frozenEmbeddingEpochs ?? 0)" }),
+        let given = try config()
+        let fields: [(flag: String, isGiven: Bool, value: (RecommenderConfig) -> String)] = [
+            ("--preset", preset != nil, { $0.preset.rawValue }), ("--batch-size", batchSize != nil, { "\($0.batchSize)" }),
+            ("--lr", lr != nil, { "\($0.learningRate)" }), ("--dropout", dropout != nil, { "\($0.dropout)" }),
+            ("--weight-decay", weightDecay != nil, { "\($0.weightDecay)" }), ("--history", history != nil, { "\($0.historyCap)" }),
+            ("--templates", templates != nil, { "\($0.templatesPerSample)" }), ("--vocabulary-size", vocabularySize != nil, { "\($0.vocabularySize)" }),
+            ("--validation-users", validationUsers != nil, { "\($0.validationUsers)" }),
+            ("--patience", patience != nil, { $0.patience.map(String.init) ?? "none" }), ("--beams", beams != nil, { "\($0.numBeams)" }),
+            ("--seed", seed != nil, { "\($0.seed)" }), ("--token-init", tokenInit != nil, { $0.tokenInit ?? "random" }),
+            ("--freeze-embeddings-epochs", freezeEmbeddingsEpochs != nil, { "\($0.frozenEmbeddingEpochs ?? 0)" }),
+            ("--prompt", prompt != nil, { $0.promptFraming ?? "paper" }),
         ]
-        var conflicts = fields.compactMap { field in
-            let value = field.value(given)
-            return value != field.value(defaults) && value != field.value(saved) ? "\(field.flag) \(value) (the run's: \(field.value(saved)))" : nil
+        return fields.compactMap { field in
+            guard field.isGiven else { return nil }
+            let value = field.value(given), run = field.value(saved)
+            return value != run ? "\(field.flag) \(value) (the run's: \(run))" : nil
         }
-        // --prompt has no single default (paper; short for item-token runs): any given value counts.
-        if let prompt, prompt != (saved.promptFraming ?? "paper") { conflicts.append("--prompt \(prompt) (the run's: \(saved.promptFraming ?? "paper"))") }
-        return conflicts
     }
 }
 
@@ -147,8 +157,8 @@ struct TrainCommand: ParsableCommand {
                 var conflicts = try options.resumeConflicts(saved: saved)
                 conflicts += try itemToken.resumeConflicts(saved: saved, config: &config)
                 if userIDs, !saved.useUserIDs { conflicts.append("--user-ids (the run has none)") }
-                if let contentMode, contentMode != saved.itemContent?.mode {
-                    conflicts.append("--item-content \(contentMode.rawValue) (the run's: \(saved.itemContent?.mode.rawValue ?? "off"))")
+                if options.itemContent != nil, contentMode != saved.itemContent?.mode {
+                    conflicts.append("--item-content \(contentMode?.rawValue ?? "off") (the run's: \(saved.itemContent?.mode.rawValue ?? "off"))")
                 }
                 if let ids {
                     let given = try SemanticIDs.read(URL(fileURLWithPath: ids)).table

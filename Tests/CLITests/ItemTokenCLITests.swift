@@ -131,6 +131,8 @@ final class ItemTokenCLITests: XCTestCase {
         try assertRefused(train + ["--resume", "--item-input", "off"], mentioning: "--item-input off (the run's: add)")
         try assertRefused(train + ["--resume", "--prompt", "paper"], mentioning: "--prompt paper (the run's: short)")
         try assertRefused(train + ["--resume", "--weight-decay", "0.2"], mentioning: "--weight-decay 0.2 (the run's: 0.05)")
+        // A flag given with its default value is a flag given: it contradicts the run too.
+        try assertRefused(train + ["--resume", "--weight-decay", "0.01"], mentioning: "--weight-decay 0.01 (the run's: 0.05)")
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--weight-decay=-1",
                            "--out", base.appendingPathComponent("wd").path], mentioning: "--weight-decay must be 0 or more")
         let again = try CLI.run(train + ["--resume", "--weight-decay", "0.05"])
