@@ -56,7 +56,8 @@ struct ZeroShotCommand: ParsableCommand {
                                          need: "the run's \(rows.rawValue) rows score the target's items from their texts")
         }
         let runner = try ItemTokenRunner.zeroShot(folder: runURL, target: target, embeddings: embeddings)
-        Log.info("zero-shot (item-token, \(runner.settings.rows.rawValue) rows): \(target.name), \(target.catalog.count) items, keyword IDs in prompts")
+        let prompts = runner.settings.input == .replace ? "one position per history item carrying its row (no IDs in prompts)" : "keyword IDs in prompts"
+        Log.info("zero-shot (item-token, \(runner.settings.rows.rawValue) rows, input \((runner.settings.input ?? .off).rawValue)): \(target.name), \(target.catalog.count) items, \(prompts)")
         var (report, ranks) = try runner.evaluate(part: .test, users: users, seed: seed, progress: true)
         report.data = data
         report.config["zero_shot_from"] = runURL.path

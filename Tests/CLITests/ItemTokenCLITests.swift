@@ -184,6 +184,7 @@ final class ItemTokenCLITests: XCTestCase {
         XCTAssertEqual(r.status, 0, r.stderr)
         let z = try CLI.run(["zeroshot", "--run", run.path, "--data", pets, "--users", "10", "--json", base.appendingPathComponent("z.json").path])
         XCTAssertEqual(z.status, 0, z.stderr)
+        XCTAssert(z.stderr.contains("input replace") && z.stderr.contains("no IDs in prompts"), z.stderr)
         try assertRefused(args + ["--resume", "--item-input", "add"], mentioning: "--item-input add (the run's: replace)")
     }
 
