@@ -264,6 +264,12 @@ public struct ItemTokenModel {
         return (items, IntTensor(shape: [spans.count, length], values: index))
     }
 
+    /// `replace` rows go to one position per history item: prompts built with words there would
+    /// silently train as `add`.
+    static func spansFit(_ input: ItemTokenSettings.Input, _ spans: [[EncodedPrompt.ItemSpan]]) -> Bool {
+        input != .replace || spans.allSatisfy { $0.allSatisfy { $0.range.count == 1 } }
+    }
+
     /// The encoder's input embeddings [B, S, d_model] with the item rows added (autograd: the
     /// gradient reaches the rows and the token table).
     func inputEmbeddings(ids: IntTensor, spans: [[EncodedPrompt.ItemSpan]]) -> Variable {
@@ -301,6 +307,7 @@ public struct ItemTokenModel {
         let h: Variable
         if input.addsRows {
             precondition(spans?.count == sources.count, "item-token: --item-input \(input.rawValue) needs the item spans of every source")
+            precondition(Self.spansFit(input, spans!), "item-token: --item-input replace needs prompts with one position per history item (PromptEncoder.itemPlaceholder)")
             h = t5.decoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: spans!), attentionMask: mask, decoderInputs: start, dropout: &dropout)
                 .reshaped([sources.count, t5.config.d_model])
         } else {
@@ -321,6 +328,7 @@ public struct ItemTokenModel {
             var h: Tensor // [B, d_model]
             if input.addsRows {
                 precondition(spans?.count == sources.count, "item-token: --item-input \(input.rawValue) needs the item spans of every source")
+                precondition(Self.spansFit(input, spans!), "item-token: --item-input replace needs prompts with one position per history item (PromptEncoder.itemPlaceholder)")
                 h = w.firstDecoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: spans!, rows: rows), attentionMask: mask)
             } else {
                 h = w.firstDecoderHidden(inputIDs: ids, attentionMask: mask)

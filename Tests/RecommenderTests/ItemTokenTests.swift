@@ -252,6 +252,15 @@ final class ItemTokenTests: XCTestCase {
         }
     }
 
+    /// `replace` needs one position per history item (the placeholder prompt); `add` takes any span.
+    func testReplaceInputChecksItsPromptLayout() {
+        let one: [[EncodedPrompt.ItemSpan]] = [[.init(item: 0, range: 2 ..< 3), .init(item: 4, range: 3 ..< 4)], []]
+        let words: [[EncodedPrompt.ItemSpan]] = [[.init(item: 0, range: 2 ..< 4)]]
+        XCTAssertTrue(ItemTokenModel.spansFit(.replace, one))
+        XCTAssertFalse(ItemTokenModel.spansFit(.replace, words))
+        XCTAssertTrue(ItemTokenModel.spansFit(.add, words))
+    }
+
     /// The input term is √d·row of each history item at its ID tokens: the encoder's input
     /// embeddings are the token rows plus that, position by position.
     func testItemInputAddsScaledRowsAtTheItemsTokens() throws {
