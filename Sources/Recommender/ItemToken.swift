@@ -270,6 +270,14 @@ public struct ItemTokenModel {
         input != .replace || spans.allSatisfy { $0.allSatisfy { $0.range.count == 1 } }
     }
 
+    /// The spans the input term needs (`add`, `replace`), checked: one list per source and, for
+    /// `replace`, one position per item.
+    func checkedSpans(_ spans: [[EncodedPrompt.ItemSpan]]?, sources: Int) -> [[EncodedPrompt.ItemSpan]] {
+        guard let spans, spans.count == sources else { preconditionFailure("item-token: --item-input \(input.rawValue) needs the item spans of every source") }
+        precondition(Self.spansFit(input, spans), "item-token: --item-input replace needs prompts with one position per history item (PromptEncoder.itemPlaceholder)")
+        return spans
+    }
+
     /// The encoder's input embeddings [B, S, d_model] with the item rows added (autograd: the
     /// gradient reaches the rows and the token table).
     func inputEmbeddings(ids: IntTensor, spans: [[EncodedPrompt.ItemSpan]]) -> Variable {
@@ -306,9 +314,7 @@ public struct ItemTokenModel {
         let start = IntTensor(shape: [sources.count, 1], values: [Int32](repeating: Int32(t5.config.decoder_start_token_id), count: sources.count))
         let h: Variable
         if input.addsRows {
-            precondition(spans?.count == sources.count, "item-token: --item-input \(input.rawValue) needs the item spans of every source")
-            precondition(Self.spansFit(input, spans!), "item-token: --item-input replace needs prompts with one position per history item (PromptEncoder.itemPlaceholder)")
-            h = t5.decoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: spans!), attentionMask: mask, decoderInputs: start, dropout: &dropout)
+            h = t5.decoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: checkedSpans(spans, sources: sources.count)), attentionMask: mask, decoderInputs: start, dropout: &dropout)
                 .reshaped([sources.count, t5.config.d_model])
         } else {
             h = t5.decoderHidden(inputIDs: ids, attentionMask: mask, decoderInputs: start, dropout: &dropout)
@@ -327,9 +333,7 @@ public struct ItemTokenModel {
             let w = weights ?? T5InferenceWeights(t5)
             var h: Tensor // [B, d_model]
             if input.addsRows {
-                precondition(spans?.count == sources.count, "item-token: --item-input \(input.rawValue) needs the item spans of every source")
-                precondition(Self.spansFit(input, spans!), "item-token: --item-input replace needs prompts with one position per history item (PromptEncoder.itemPlaceholder)")
-                h = w.firstDecoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: spans!, rows: rows), attentionMask: mask)
+                h = w.firstDecoderHidden(inputEmbeddings: inputEmbeddings(ids: ids, spans: checkedSpans(spans, sources: sources.count), rows: rows), attentionMask: mask)
             } else {
                 h = w.firstDecoderHidden(inputIDs: ids, attentionMask: mask)
             }

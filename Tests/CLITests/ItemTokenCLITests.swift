@@ -149,7 +149,7 @@ final class ItemTokenCLITests: XCTestCase {
     }
 
     /// `--item-input replace` end to end: recorded; the prompt is one marker per history item
-    /// (half the tokens per sample of `add` on the same data); evaluate, recommend and zeroshot
+    /// (under three quarters of `add`'s tokens per sample on the same data); evaluate, recommend and zeroshot
     /// (id-mean rows on another catalog) follow the run; a contradicting resume is refused.
     func testItemInputReplaceIsRecordedFollowedAndShortensThePrompt() throws {
         let kitchen = CLI.packageRoot.appendingPathComponent("corpora/synthetic/kitchen").path
