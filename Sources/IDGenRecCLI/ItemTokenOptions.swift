@@ -21,6 +21,8 @@ struct ItemTokenOptions: ParsableArguments {
     @Option(name: .long, help: "Item embeddings from 'idgenrec embed' for --item-rows content and hybrid (default: the catalog embedded with the sentence encoder, cached in the run folder).") var itemEmbeddings: String?
     @Option(name: .long, help: "Item-token input: add (each history item's output row, tied, is also added at its ID tokens; default), replace (each history item is one position: a marker token plus its row; the ID words are not read) or off (the encoder reads the history's ID words only).")
     var itemInput: String?
+    @Option(name: .long, help: "Item-token label smoothing of the full-softmax loss (--loss ce): the target keeps 1 - e of the probability, e spread over the catalog (default 0).")
+    var labelSmoothing: Float?
 
     static let textualScheme = "textual-id"
 
@@ -50,8 +52,14 @@ struct ItemTokenOptions: ParsableArguments {
         guard let input = itemInput.map({ ItemTokenSettings.Input(rawValue: $0) }) ?? ItemTokenSettings.Input.add else {
             throw ValidationErrorMessage(message: "--item-input: expected one of \(ItemTokenSettings.Input.allCases.map(\.rawValue).joined(separator: ", ")), found '\(itemInput!)'")
         }
-        return ItemTokenSettings(rows: rows, loss: l, negatives: n, embeddings: itemEmbeddings.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
-                                 input: input)
+        var settings = ItemTokenSettings(rows: rows, loss: l, negatives: n, embeddings: itemEmbeddings.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
+                                         input: input)
+        if let e = labelSmoothing {
+            guard e >= 0, e < 1 else { throw ValidationErrorMessage(message: "--label-smoothing must be in [0, 1), found \(e)") }
+            guard l == .ce else { throw ValidationErrorMessage(message: "--label-smoothing applies to --loss ce only (this run's loss: \(l.rawValue))") }
+            settings.labelSmoothing = e == 0 ? nil : e
+        }
+        return settings
     }
 
     /// Records the scheme of a new run in `config`, with the scheme's defaults for what the flags
@@ -60,8 +68,9 @@ struct ItemTokenOptions: ParsableArguments {
     func apply(to config: inout RecommenderConfig, itemContent: Bool = false, promptGiven: Bool = false) throws -> Bool {
         switch try parsedScheme() {
         case Self.textualScheme:
-            guard (itemRows ?? "learned") == "learned", (loss ?? "ce") == "ce", (itemInput ?? "off") == "off", itemEmbeddings == nil || itemContent else {
-                throw ValidationErrorMessage(message: "--item-rows, --loss, --item-input and --item-embeddings need --scheme item-token")
+            guard (itemRows ?? "learned") == "learned", (loss ?? "ce") == "ce", (itemInput ?? "off") == "off", itemEmbeddings == nil || itemContent,
+                  labelSmoothing == nil else {
+                throw ValidationErrorMessage(message: "--item-rows, --loss, --item-input, --label-smoothing and --item-embeddings need --scheme item-token")
             }
             return false
         default:
@@ -87,7 +96,8 @@ struct ItemTokenOptions: ParsableArguments {
         let runScheme = saved.isItemToken ? RecommenderConfig.itemTokenScheme : Self.textualScheme
         if scheme != nil, try parsedScheme() != runScheme { conflicts.append("--scheme \(scheme!) (the run's: \(runScheme))") }
         guard saved.isItemToken else {
-            for (flag, given) in [("--item-rows", itemRows), ("--loss", loss), ("--negatives", negatives.map(String.init)), ("--item-input", itemInput)] where given != nil {
+            for (flag, given) in [("--item-rows", itemRows), ("--loss", loss), ("--negatives", negatives.map(String.init)), ("--item-input", itemInput),
+                                  ("--label-smoothing", labelSmoothing.map { "\($0)" })] where given != nil {
                 conflicts.append("\(flag) \(given!) (the run is not an item-token run)")
             }
             return conflicts
@@ -99,6 +109,9 @@ struct ItemTokenOptions: ParsableArguments {
         if negatives != nil, given.negatives != run.negatives { conflicts.append("--negatives \(given.negatives) (the run's: \(run.negatives))") }
         if itemInput != nil, (given.input ?? .off) != (run.input ?? .off) {
             conflicts.append("--item-input \((given.input ?? .off).rawValue) (the run's: \((run.input ?? .off).rawValue))")
+        }
+        if labelSmoothing != nil, (given.labelSmoothing ?? 0) != (run.labelSmoothing ?? 0) {
+            conflicts.append("--label-smoothing \(given.labelSmoothing ?? 0) (the run's: \(run.labelSmoothing ?? 0))")
         }
         if itemEmbeddings != nil, !run.rows.readsContent { conflicts.append("--item-embeddings (the run's rows are \(run.rows.rawValue), not content or hybrid)") }
         config.scheme = RecommenderConfig.itemTokenScheme
@@ -124,7 +137,7 @@ extension TrainCommand {
                            encoder: resumes ? nil : try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url),
             config: config, embeddings: embeddings, resume: resume)
         let t5 = runner.model.t5.config
-        Log.info("training \(t5.d_model)-d T5, item-token scheme (rows \(runner.settings.rows.rawValue), loss \(runner.settings.loss.rawValue), input \((runner.settings.input ?? .off).rawValue)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
+        Log.info("training \(t5.d_model)-d T5, item-token scheme (rows \(runner.settings.rows.rawValue), loss \(runner.settings.loss.rawValue)\(runner.settings.labelSmoothing.map { ", label smoothing \($0)" } ?? ""), input \((runner.settings.input ?? .off).rawValue)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
         let start = Date()
         try runner.train(resume: resume)
         let trainSeconds = Date().timeIntervalSince(start)

@@ -40,95 +40,134 @@ struct ZeroShotCommand: ParsableCommand {
     @Option(name: .customLong("in-domain"), help: "In-domain reference: run folder(s) or report JSON(s), comma-separated, matched to targets by domain name.")
     var inDomain: String?
     @Flag(name: .long, help: "Skip reading the run's training data (no title overlap or id-collision counts).") var noSourceData = false
-    @Option(name: .long, help: "The target catalog's item embeddings (idgenrec embed), for item-token runs with content or hybrid rows and runs trained with --item-content (default for those: computed with the encoder and cached in RUN/zeroshot-content/).") var itemEmbeddings: String?
+    @Option(name: .long, help: "The targets' item embeddings (idgenrec embed), one file per --data target, comma-separated in the same order, for item-token runs with content or hybrid rows and runs trained with --item-content (default for those: computed with the encoder and cached in RUN/zeroshot-content/).") var itemEmbeddings: String?
 
-    /// Item-token runs: exact full-catalog scores of the target's test users (one target).
-    func zeroShotItemToken(_ runURL: URL) throws {
-        guard !data.contains(",") else {
-            throw ValidationErrorMessage(message: "--data: an item-token run takes one target per call (found '\(data)')")
-        }
-        let target = try dataset.load(data).domain
-        var embeddings = try itemEmbeddings.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0)) }
+    /// Item-token runs: exact full-catalog scores of each target's test users, with MostPop, chance,
+    /// the in-domain ratio, coverage and title overlap as for textual IDs (one table; `compare`
+    /// reads the JSON). The target's rows come from its texts (content, hybrid) or its keyword IDs
+    /// (id-mean); `--item-embeddings` gives one file per target, in order.
+    func zeroShotItemToken(_ runURL: URL, targets: [String]) throws {
         let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(runURL))
-        if embeddings == nil, let rows = manifest.config.itemToken?.rows, rows.readsContent {
-            let own = try ItemEmbeddings.load(runURL.appendingPathComponent(ItemEmbeddings.fileName))
-            embeddings = try embedTarget(target, run: runURL, encoderHash: own.encoderHash,
-                                         need: "the run's \(rows.rawValue) rows score the target's items from their texts")
+        let files = try embeddingFiles(targets: targets.count)
+        let source = noSourceData ? nil : sourceDomain(manifest.data)
+        let references = try loadReferences()
+        var results: [ZeroShotResult] = []
+        var usedReferences = Set<String>()
+        for (t, path) in targets.enumerated() {
+            let start = Date()
+            let target = try singleTarget(path)
+            var embeddings = try files.map { try ItemEmbeddings.load(URL(fileURLWithPath: $0[t])) }
+            if embeddings == nil, let rows = manifest.config.itemToken?.rows, rows.readsContent {
+                let own = try ItemEmbeddings.load(runURL.appendingPathComponent(ItemEmbeddings.fileName))
+                embeddings = try embedTarget(target, run: runURL, encoderHash: own.encoderHash,
+                                             need: "the run's \(rows.rawValue) rows score the target's items from their texts")
+            }
+            let (runner, idReport) = try ItemTokenRunner.zeroShotWithIDs(folder: runURL, target: target, embeddings: embeddings)
+            let replace = runner.settings.input == .replace
+            let prompts = replace ? "one position per history item carrying its row (no IDs in prompts)" : "keyword IDs in prompts"
+            Log.info("zero-shot (item-token, \(runner.settings.rows.rawValue) rows, input \((runner.settings.input ?? .off).rawValue)): \(target.name), \(target.catalog.count) items, \(target.interactions.userCount) users, \(prompts)")
+            var (report, ranks) = try runner.evaluate(part: .test, users: users, seed: seed, progress: true)
+            report.data = path
+            report.config["zero_shot_from"] = runURL.path
+            report.config["trained_on"] = manifest.data
+            report.config["training_on_target"] = "none"
+            let reference = references[target.name]
+            if reference != nil { usedReferences.insert(target.name) }
+            let idSource = replace ? "none in prompts (replace input); keyword IDs for the catalog table" : "keywords (4 most distinctive words)"
+            var result = try ZeroShot.result(report: report, split: runner.trainer.data.split, target: target, dataPath: path, runFolder: runURL,
+                                             trainedOn: manifest.data, tokenizer: runner.trainer.data.tokenizer, idSource: idSource, idReport: idReport,
+                                             tokenCollisionsResolved: 0, source: source, inDomain: reference, users: users, seed: seed, start: start)
+            if let json { result.zeroShot.ranksFile = try writeRanks(ranks, json: json, target: target.name) }
+            results.append(result)
         }
-        let runner = try ItemTokenRunner.zeroShot(folder: runURL, target: target, embeddings: embeddings)
-        let prompts = runner.settings.input == .replace ? "one position per history item carrying its row (no IDs in prompts)" : "keyword IDs in prompts"
-        Log.info("zero-shot (item-token, \(runner.settings.rows.rawValue) rows, input \((runner.settings.input ?? .off).rawValue)): \(target.name), \(target.catalog.count) items, \(prompts)")
-        var (report, ranks) = try runner.evaluate(part: .test, users: users, seed: seed, progress: true)
-        report.data = data
-        report.config["zero_shot_from"] = runURL.path
-        if let json { try EvaluationRun.save(report: report, ranks: ranks, json: URL(fileURLWithPath: json)) }
-        print(report.markdown, terminator: "")
+        try finish(results, references: references, used: usedReferences)
+    }
+
+    /// One target's domain; a folder of several domains is refused (zero-shot never merges).
+    func singleTarget(_ path: String) throws -> Domain {
+        let folders = try DatasetOptions.domainFolders(path, format: dataset.format)
+        guard folders.count == 1 else {
+            throw ValidationErrorMessage(message: "--data \(path): a folder of \(folders.count) domains; zero-shot evaluates each target alone, list them comma-separated")
+        }
+        return try dataset.load(path).domain
+    }
+
+    /// The run's training data, for title overlap and id collisions; nil (with a warning) when unreadable.
+    func sourceDomain(_ path: String) -> Domain? {
+        do {
+            return try dataset.load(path).domain
+        } catch {
+            Log.info("WARNING: cannot read the run's training data '\(path)' (\(error)); title overlap and id collisions are not measured")
+            return nil
+        }
+    }
+
+    /// Writes a target's ranks beside `--json` (JSON-STEM.TARGET.ranks.tsv) and returns the file name.
+    func writeRanks(_ ranks: [UserRank], json: String, target: String) throws -> String {
+        let url = URL(fileURLWithPath: json)
+        let name = url.deletingPathExtension().lastPathComponent + ".\(target).ranks.tsv"
+        try RanksFile.write(ranks, to: url.deletingLastPathComponent().appendingPathComponent(name))
+        return name
+    }
+
+    /// Warns of unused --in-domain reports, writes --json and prints the table.
+    func finish(_ results: [ZeroShotResult], references: [String: MetricsReport], used: Set<String>) throws {
+        for name in references.keys.sorted() where !used.contains(name) {
+            Log.info("WARNING: --in-domain report for '\(name)' matches no target (targets: \(results.map(\.target).joined(separator: ", ")))")
+        }
+        if let json { try AtomicFile.writeJSON(results, to: URL(fileURLWithPath: json)) }
+        print(ZeroShot.markdown(results), terminator: "")
     }
 
     func run() throws {
         try runReportingErrors {
             let runURL = URL(fileURLWithPath: runFolder)
+            let targets = data.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard !targets.isEmpty else { throw ValidationErrorMessage(message: "--data: expected TARGET or TARGET1,TARGET2,…") }
             // The item-token scheme scores the target's items through rows made from their text
             // (content) or IDs (id-mean); its decoder never learned to write IDs.
             if RecommenderPipeline.isItemTokenRun(runURL) {
-                try zeroShotItemToken(runURL)
+                try zeroShotItemToken(runURL, targets: targets)
                 return
             }
             let frozen = try FrozenRun.load(runURL)
             let idSource = try resolveIDSource(runURL, idsSource: frozen.manifest.idsSource, codes: frozen.manifest.config.codes)
             Log.info("zero-shot: run \(runFolder) (trained on \(frozen.manifest.data)), checkpoint \(frozen.checkpoint.lastPathComponent), IDs: \(idSource.label)")
-
-            var source: Domain?
-            if !noSourceData {
-                do {
-                    source = try dataset.load(frozen.manifest.data).domain
-                } catch {
-                    Log.info("WARNING: cannot read the run's training data '\(frozen.manifest.data)' (\(error)); title overlap and id collisions are not measured")
-                }
-            }
+            let source = noSourceData ? nil : sourceDomain(frozen.manifest.data)
             let references = try loadReferences()
-
-            let targets = data.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            guard !targets.isEmpty else { throw ValidationErrorMessage(message: "--data: expected TARGET or TARGET1,TARGET2,…") }
             var results: [ZeroShotResult] = []
             var usedReferences = Set<String>()
-            for path in targets {
-                // Each target alone: a folder of domains here would be merged, which zero-shot never does.
-                let folders = try DatasetOptions.domainFolders(path, format: dataset.format)
-                guard folders.count == 1 else {
-                    throw ValidationErrorMessage(message: "--data \(path): a folder of \(folders.count) domains; zero-shot evaluates each target alone, list them comma-separated")
-                }
-                let target = try dataset.load(path).domain
+            let files = try embeddingFiles(targets: targets.count)
+            for (t, path) in targets.enumerated() {
+                let target = try singleTarget(path)
                 let reference = references[target.name]
                 if reference != nil { usedReferences.insert(target.name) }
                 Log.info("target \(target.name): \(target.catalog.count) items, \(target.interactions.userCount) users")
                 var (result, ranks, _) = try ZeroShot.evaluate(run: frozen, target: target, dataPath: path, idSource: idSource, source: source,
                                                                inDomain: reference, users: users, seed: seed, progress: true,
-                                                               targetEmbeddings: try contentEmbeddings(frozen, target: target, targets: targets.count))
-                if let json {
-                    let url = URL(fileURLWithPath: json)
-                    let name = url.deletingPathExtension().lastPathComponent + ".\(target.name).ranks.tsv"
-                    try RanksFile.write(ranks, to: url.deletingLastPathComponent().appendingPathComponent(name))
-                    result.zeroShot.ranksFile = name
-                }
+                                                               targetEmbeddings: try contentEmbeddings(frozen, target: target, file: files?[t]))
+                if let json { result.zeroShot.ranksFile = try writeRanks(ranks, json: json, target: target.name) }
                 results.append(result)
             }
-            for name in references.keys.sorted() where !usedReferences.contains(name) {
-                Log.info("WARNING: --in-domain report for '\(name)' matches no target (targets: \(results.map(\.target).joined(separator: ", ")))")
-            }
-            if let json { try AtomicFile.writeJSON(results, to: URL(fileURLWithPath: json)) }
-            print(ZeroShot.markdown(results), terminator: "")
+            try finish(results, references: references, used: usedReferences)
         }
     }
 
-    /// For a run trained with item content: the target's item embeddings, from --item-embeddings
-    /// (one target) or computed with the encoder and cached in RUN/zeroshot-content/TARGET.safetensors.
-    func contentEmbeddings(_ run: FrozenRun, target: Domain, targets: Int) throws -> ItemEmbeddings? {
-        guard let settings = run.manifest.config.itemContent else { return nil }
-        if let itemEmbeddings {
-            guard targets == 1 else { throw ValidationErrorMessage(message: "--item-embeddings names one target's embeddings; give one --data target per call") }
-            return try ItemEmbeddings.load(URL(fileURLWithPath: itemEmbeddings))
+    /// `--item-embeddings` split into one file per target (nil when not given).
+    func embeddingFiles(targets: Int) throws -> [String]? {
+        guard let itemEmbeddings else { return nil }
+        let files = itemEmbeddings.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard files.count == targets else {
+            throw ValidationErrorMessage(message: "--item-embeddings: \(files.count) file(s) for \(targets) --data target(s); give one per target, comma-separated in the same order")
         }
+        return files
+    }
+
+    /// For a run trained with item content: the target's item embeddings, from `file` (its entry
+    /// in --item-embeddings) or computed with the encoder and cached in RUN/zeroshot-content/TARGET.safetensors.
+    func contentEmbeddings(_ run: FrozenRun, target: Domain, file: String?) throws -> ItemEmbeddings? {
+        guard let settings = run.manifest.config.itemContent else { return nil }
+        if let file { return try ItemEmbeddings.load(URL(fileURLWithPath: file)) }
         return try embedTarget(target, run: run.folder, encoderHash: settings.encoderHash,
                                need: "run \(run.folder.path) was trained with --item-content \(settings.mode.rawValue): the target's items must be embedded by its sentence encoder")
     }

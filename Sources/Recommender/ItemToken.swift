@@ -71,6 +71,10 @@ public struct ItemTokenSettings: Codable, Sendable, Equatable {
     public var negatives = 1000
     /// The item-embedding file content rows were built from (copied into the run folder).
     public var embeddings: String?
+    /// Label smoothing of the full-softmax loss (`--label-smoothing`; `ce` only): the target
+    /// keeps 1 − ε of the probability and ε is spread uniformly over the catalog. nil = 0 (and
+    /// run.json files written before the flag).
+    public var labelSmoothing: Float?
 
     public init(rows: Rows = .learned, loss: Loss = .ce, negatives: Int = 1000, embeddings: String? = nil, input: Input? = nil) {
         self.rows = rows
@@ -355,7 +359,7 @@ public struct ItemTokenModel {
         let n = head.itemCount, b = targets.count
         if settings.loss == .ce {
             let logits = linear(h, weight: head.rows()) // [B, items]
-            return crossEntropy(logits, targets: IntTensor(shape: [b], values: targets.map(Int32.init)))
+            return crossEntropy(logits, targets: IntTensor(shape: [b], values: targets.map(Int32.init)), labelSmoothing: settings.labelSmoothing ?? 0)
         }
         let c = ItemTokenCandidates.draw(targets: targets, negatives: settings.negatives, catalog: n, rng: &rng)
         let logits = linear(h, weight: head.rows(c.items)) // [B, C]

@@ -350,10 +350,11 @@ public final class ItemTokenRunner {
             return withExtendedLifetime(row) { Array(UnsafeBufferPointer(start: row.pointer, count: n)) }
         }
         let s = settings
-        let summary = ["scheme": "item-token", "item_rows": s.rows.rawValue, "item_input": (s.input ?? .off).rawValue, "loss": s.loss.rawValue, "negatives": "\(s.negatives)",
+        var summary = ["scheme": "item-token", "item_rows": s.rows.rawValue, "item_input": (s.input ?? .off).rawValue, "loss": s.loss.rawValue, "negatives": "\(s.negatives)",
                        "preset": config.initFrom.map { "init from \($0)" } ?? config.preset.rawValue, "d_model": "\(model.t5.config.d_model)",
                        "epochs": "\(config.epochs)", "batch": "\(config.batchSize)", "lr": "\(config.learningRate)", "seed": "\(config.seed)",
                        "decoding": "one decoder step, exact scores over the catalog, template 0"]
+        if let e = s.labelSmoothing { summary["label_smoothing"] = "\(e)" }
         return try evaluator.evaluate(model: "idgenrec-t5-item-token", part: part, ranking: ranking, data: trainer.data.domain.name,
                                       config: summary, userSample: users, seed: sampleSeed, progress: progress)
     }
@@ -399,6 +400,12 @@ extension ItemTokenRunner {
     /// (id-mean rows). Learned rows cannot move to another catalog (an error says so). Nothing
     /// of the target is trained on; evaluate the returned runner's test split.
     public static func zeroShot(folder: URL, target: Domain, embeddings: ItemEmbeddings?) throws -> ItemTokenRunner {
+        try zeroShotWithIDs(folder: folder, target: target, embeddings: embeddings).runner
+    }
+
+    /// `zeroShot`, with the report of the keyword IDs written for the target's catalog (the
+    /// prompts' ID words, and id-mean rows).
+    public static func zeroShotWithIDs(folder: URL, target: Domain, embeddings: ItemEmbeddings?) throws -> (runner: ItemTokenRunner, idReport: AssignmentReport) {
         let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder))
         guard manifest.config.isItemToken, let settings = manifest.config.itemToken else {
             throw RecommenderError.checkpoint(path: folder.path, message: "is not an item-token run")
@@ -413,7 +420,7 @@ extension ItemTokenRunner {
         let t5 = try T5Model.load(folder: modelURL)
         var config = manifest.config
         config.useUserIDs = false
-        let ids = try IDGeneration.keywords(catalog: target.catalog).table
+        let (ids, idReport) = try IDGeneration.keywords(catalog: target.catalog)
         let split = try Split.leaveOneOut(target, historyCap: config.historyCap)
         let data = try RecommenderData(domain: target, split: split, ids: ids, tokenizer: tokenizer, config: config)
         var content: Tensor?
@@ -431,6 +438,7 @@ extension ItemTokenRunner {
                                    content: sourceContent, generator: &g)
         try trained.load(from: modelURL.appendingPathComponent(headFile))
         let head = try trained.retargeted(itemTokens: data.itemTokens, content: content, model: t5)
-        return ItemTokenRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: ItemTokenModel(t5: t5, head: head, input: settings.input))
+        return (ItemTokenRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: ItemTokenModel(t5: t5, head: head, input: settings.input)),
+                idReport)
     }
 }

@@ -352,7 +352,22 @@ public enum ZeroShot {
             try evaluator.evaluate(model: "idgenrec-t5 zero-shot", part: .test, ranking: prepared.trainer.ranking(model: run.model), data: dataPath,
                                    config: summary, userSample: users, seed: seed, progress: progress)
         }
-        let mostPop = try evaluator.evaluate(model: "mostpop (uses target data)", part: .test, ranking: MostPop(split: prepared.split).ranking,
+        let result = try ZeroShot.result(report: report, split: prepared.split, target: target, dataPath: dataPath, runFolder: run.folder,
+                                          trainedOn: run.manifest.data, tokenizer: run.tokenizer, idSource: idSource.label, idReport: prepared.idReport,
+                                          tokenCollisionsResolved: prepared.tokenCollisionsResolved, source: source, inDomain: inDomain,
+                                          users: users, seed: seed, start: start)
+        return (result, ranks, prepared)
+    }
+
+    /// A target's zero-shot result around the frozen model's `report` (on `split`'s test users,
+    /// `users`/`seed` as drawn there): MostPop on the same users, the ratio to `inDomain`, the
+    /// vocabulary coverage of the target's texts under `tokenizer`, title overlap with `source` (the
+    /// run's training data, when readable) and the bad-input counts. Shared by both schemes.
+    public static func result(report: MetricsReport, split: Split, target: Domain, dataPath: String, runFolder: URL, trainedOn: String,
+                              tokenizer: Tokenizer, idSource: String, idReport: AssignmentReport, tokenCollisionsResolved: Int,
+                              source: Domain?, inDomain: MetricsReport?, users: Int?, seed: UInt64, start: Date) throws -> ZeroShotResult {
+        let evaluator = Evaluator(split: split, catalog: target.catalog)
+        let mostPop = try evaluator.evaluate(model: "mostpop (uses target data)", part: .test, ranking: MostPop(split: split).ranking,
                                              data: dataPath, config: ["note": "ranks by the target's own training-part counts; not zero-shot"],
                                              userSample: users, seed: seed).report
         var ratio: [String: Double]?
@@ -383,29 +398,28 @@ public enum ZeroShot {
             }
             overlap = TitleOverlap.measure(source: source.catalog, sourceName: source.name, target: target.catalog)
         } else {
-            notes.append("the run's training data (\(run.manifest.data)) could not be read: title overlap and id collisions not measured")
+            notes.append("the run's training data (\(trainedOn)) could not be read: title overlap and id collisions not measured")
         }
         if target.report.totalSkipped > 0 {
             notes.append("the import skipped " + target.report.skipped.keys.sorted().map { "\(target.report.skipped[$0]!) × \($0)" }.joined(separator: ", ") + " (lenient mode)")
         }
         if !empty.isEmpty {
-            notes.append("\(empty.count) items have no word in their text; they got IDs from the assigner's last resort (\(prepared.idReport.namedFromKey) named from their key)")
+            notes.append("\(empty.count) items have no word in their text; they got IDs from the assigner's last resort (\(idReport.namedFromKey) named from their key)")
         }
-        if !prepared.split.excludedUsers.isEmpty {
-            notes.append("\(prepared.split.excludedUsers.count) users have fewer than 3 items and are excluded from the evaluation")
+        if !split.excludedUsers.isEmpty {
+            notes.append("\(split.excludedUsers.count) users have fewer than 3 items and are excluded from the evaluation")
         }
-        if prepared.tokenCollisionsResolved > 0 {
-            notes.append("\(prepared.tokenCollisionsResolved) IDs were the same pieces as an earlier item's under the run's tokenizer and got a number appended")
+        if tokenCollisionsResolved > 0 {
+            notes.append("\(tokenCollisionsResolved) IDs were the same pieces as an earlier item's under the run's tokenizer and got a number appended")
         }
         let input = TargetInputReport(items: target.catalog.count, importSkipped: target.report.skipped, itemsWithEmptyText: empty.count, emptyTextExamples: empty.prefix(5).map { target.catalog.ids[$0] },
-                                      idsNamedFromKey: prepared.idReport.namedFromKey, tokenCollisionsResolved: prepared.tokenCollisionsResolved,
-                                      users: target.interactions.userCount, usersTooShort: prepared.split.excludedUsers.count,
-                                      usersTooShortExamples: Array(prepared.split.excludedUsers.prefix(5)),
+                                      idsNamedFromKey: idReport.namedFromKey, tokenCollisionsResolved: tokenCollisionsResolved,
+                                      users: target.interactions.userCount, usersTooShort: split.excludedUsers.count,
+                                      usersTooShortExamples: Array(split.excludedUsers.prefix(5)),
                                       itemIDsAlsoInSource: itemIDsInSource, userIDsAlsoInSource: userIDsInSource, notes: notes)
-        let result = ZeroShotResult(target: target.name, data: dataPath, run: run.folder.path, idSource: idSource.label, zeroShot: report, mostPop: mostPop,
-                                    inDomain: inDomain, ratioToInDomain: ratio, coverage: VocabularyCoverage.measure(target.catalog, tokenizer: run.tokenizer),
-                                    overlap: overlap, input: input, ids: prepared.idReport, seconds: Date().timeIntervalSince(start))
-        return (result, ranks, prepared)
+        return ZeroShotResult(target: target.name, data: dataPath, run: runFolder.path, idSource: idSource, zeroShot: report, mostPop: mostPop,
+                              inDomain: inDomain, ratioToInDomain: ratio, coverage: VocabularyCoverage.measure(target.catalog, tokenizer: tokenizer),
+                              overlap: overlap, input: input, ids: idReport, seconds: Date().timeIntervalSince(start))
     }
 
     /// One Markdown table over targets, then per-target notes.
@@ -417,12 +431,13 @@ public enum ZeroShot {
             out += "Test split, chronological leave-one-out, full catalog of each target; no training on the targets. "
             out += "MostPop uses the target's training data (not zero-shot).\n\n"
         }
-        out += "| target | users | R@5 | N@5 | R@10 | N@10 | MostPop R@10 | MostPop N@10 | in-domain R@10 | zero-shot / in-domain R@10 | unk rate | byte rate | identical titles | seconds |\n"
-        out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        out += "| target | users | R@5 | N@5 | R@10 | N@10 | chance R@10 | MostPop R@10 | MostPop N@10 | in-domain R@10 | zero-shot / in-domain R@10 | unk rate | byte rate | identical titles | seconds |\n"
+        out += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
         for r in results {
             let m = r.zeroShot.metrics
             out += "| \(r.target) | \(r.zeroShot.users) | \(f(m["recall@5"])) | \(f(m["ndcg@5"])) | \(f(m["recall@10"])) | \(f(m["ndcg@10"])) | "
-            out += "\(f(r.mostPop.metrics["recall@10"])) | \(f(r.mostPop.metrics["ndcg@10"])) | \(f(r.inDomain?.metrics["recall@10"])) | "
+            // A uniformly random ranking of the target's catalog puts the held-out item in the top 10 with probability 10 / items.
+            out += "\(f(r.input.items > 0 ? min(1, 10 / Double(r.input.items)) : nil)) | \(f(r.mostPop.metrics["recall@10"])) | \(f(r.mostPop.metrics["ndcg@10"])) | \(f(r.inDomain?.metrics["recall@10"])) | "
             out += "\(f(r.ratioToInDomain?["recall@10"])) | \(String(format: "%.4f", r.coverage.unknownRate)) | \(String(format: "%.4f", r.coverage.byteFallbackRate)) | "
             out += "\(r.overlap.map { "\($0.identicalTitles)" } ?? "–") | \(String(format: "%.0f", r.seconds)) |\n"
         }

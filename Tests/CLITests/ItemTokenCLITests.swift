@@ -44,19 +44,42 @@ final class ItemTokenCLITests: XCTestCase {
         let pets = CLI.packageRoot.appendingPathComponent("corpora/synthetic/pets").path
         let z2 = try CLI.run(["zeroshot", "--run", idMean.path, "--data", pets, "--users", "20"])
         XCTAssertEqual(z2.status, 0, z2.stderr)
-        XCTAssert(z2.stdout.contains("recall@10"), z2.stdout)
+        XCTAssert(z2.stdout.contains("| pets | 20 |") && z2.stdout.contains("MostPop R@10"), z2.stdout)
         // --seed draws the user sample (it used to be the run's seed whatever --seed said).
         var sampled: [Set<String>] = []
         for seed in ["1", "2"] {
             let json = base.appendingPathComponent("zs-seed\(seed).json")
             let z = try CLI.run(["zeroshot", "--run", idMean.path, "--data", pets, "--users", "6", "--seed", seed, "--json", json.path])
             XCTAssertEqual(z.status, 0, z.stderr)
-            let ranks = try String(contentsOf: base.appendingPathComponent("zs-seed\(seed).ranks.tsv"), encoding: .utf8)
+            let ranks = try String(contentsOf: base.appendingPathComponent("zs-seed\(seed).pets.ranks.tsv"), encoding: .utf8)
             let users = ranks.split(separator: "\n").dropFirst().map { String($0.split(separator: "\t")[0]) }
             XCTAssertEqual(users.count, 6, ranks)
             sampled.append(Set(users))
         }
         XCTAssertNotEqual(sampled[0], sampled[1], "two --seed values drew the same 6 of 1,500 users")
+        // Several targets in one call: one table with MostPop and chance columns, a JSON result per
+        // target (`compare` reads it), ranks per target, and the in-domain ratio from --in-domain.
+        let both = base.appendingPathComponent("zs-both.json")
+        let zb = try CLI.run(["zeroshot", "--run", idMean.path, "--data", "\(pets),\(kitchen)", "--users", "8", "--json", both.path,
+                              "--in-domain", idMean.path])
+        XCTAssertEqual(zb.status, 0, zb.stderr)
+        XCTAssert(zb.stdout.contains("| pets |") && zb.stdout.contains("| kitchen |") && zb.stdout.contains("MostPop R@10") && zb.stdout.contains("chance R@10"), zb.stdout)
+        let results = try JSONSerialization.jsonObject(with: Data(contentsOf: both)) as! [[String: Any]]
+        XCTAssertEqual(results.compactMap { $0["target"] as? String }, ["pets", "kitchen"])
+        for r in results {
+            XCTAssertNotNil((r["mostpop"] as? [String: Any])?["recall@10"], "\(r)")
+            XCTAssertEqual((r["zero_shot"] as? [String: Any])?["users"] as? Int, 8, "\(r)")
+        }
+        // The run's own (kitchen) report is the in-domain reference for the kitchen target only.
+        XCTAssertNil(results[0]["ratio_to_in_domain"] as? [String: Any])
+        XCTAssertNotNil(results[1]["ratio_to_in_domain"] as? [String: Any], "\(results[1])")
+        for target in ["pets", "kitchen"] {
+            XCTAssert(FileManager.default.fileExists(atPath: base.appendingPathComponent("zs-both.\(target).ranks.tsv").path), target)
+        }
+        let compared = try CLI.run(["compare", both.path + "#pets", both.path + "#pets"])
+        XCTAssertEqual(compared.status, 0, compared.stderr)
+        try assertRefused(["zeroshot", "--run", idMean.path, "--data", "\(pets),\(kitchen)", "--item-embeddings", "a.safetensors"],
+                          mentioning: "--item-embeddings: 1 file(s) for 2 --data target(s)")
 
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--loss", "hinge",
                            "--out", base.appendingPathComponent("bad").path], mentioning: "--loss")
@@ -97,7 +120,7 @@ final class ItemTokenCLITests: XCTestCase {
         let pets = CLI.packageRoot.appendingPathComponent("corpora/synthetic/pets").path
         let z = try CLI.run(["zeroshot", "--run", run.path, "--data", pets, "--users", "20", "--encoder", encoder.path])
         XCTAssertEqual(z.status, 0, z.stderr)
-        XCTAssert(z.stdout.contains("recall@10"), z.stdout)
+        XCTAssert(z.stdout.contains("| pets | 20 |") && z.stdout.contains("MostPop R@10"), z.stdout)
     }
 
     /// `--item-input add` (the default): recorded in run.json, followed by evaluate, recommend and --resume;
@@ -142,6 +165,31 @@ final class ItemTokenCLITests: XCTestCase {
         let extended = try CLI.run(train + ["--resume", "--epochs", "2"])
         XCTAssertEqual(extended.status, 0, extended.stderr)
         XCTAssert(extended.stderr.contains("resuming after epoch 1"), extended.stderr)
+
+        // --label-smoothing: recorded, followed by resume, refused when it contradicts the run, with a
+        // sampled loss, out of [0, 1) and on textual IDs.
+        let smoothed = base.appendingPathComponent("smoothed")
+        let smooth = ["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--batch-size", "16",
+                      "--validation-users", "10", "--test-users", "10", "--out", smoothed.path, "--epochs", "1"]
+        let ls = try CLI.run(smooth + ["--scheme", "item-token", "--item-rows", "learned", "--label-smoothing", "0.1"])
+        XCTAssertEqual(ls.status, 0, ls.stderr)
+        XCTAssert(ls.stderr.contains("label smoothing 0.1"), ls.stderr)
+        let smoothedManifest = try JSONSerialization.jsonObject(with: Data(contentsOf: smoothed.appendingPathComponent("run.json"))) as! [String: Any]
+        let smoothedSettings = (smoothedManifest["config"] as? [String: Any])?["itemToken"] as? [String: Any]
+        XCTAssertEqual((smoothedSettings?["labelSmoothing"] as? Double).map { Float($0) }, 0.1, "\(smoothedManifest)")
+        let smoothedMetrics = try String(contentsOf: smoothed.appendingPathComponent("metrics.json"), encoding: .utf8)
+        XCTAssert(smoothedMetrics.contains("\"label_smoothing\" : \"0.1\"") || smoothedMetrics.contains("\"label_smoothing\":\"0.1\""), smoothedMetrics)
+        try assertRefused(smooth + ["--resume", "--label-smoothing", "0.2"], mentioning: "--label-smoothing 0.2 (the run's: 0.1)")
+        try assertRefused(smooth + ["--resume", "--epochs", "2", "--label-smoothing", "0"], mentioning: "--label-smoothing 0.0 (the run's: 0.1)")
+        let smoothedAgain = try CLI.run(smooth + ["--resume", "--epochs", "2", "--label-smoothing", "0.1"])
+        XCTAssertEqual(smoothedAgain.status, 0, smoothedAgain.stderr)
+        XCTAssert(smoothedAgain.stderr.contains("label smoothing 0.1"), "a resume keeps the run's smoothing: \(smoothedAgain.stderr)")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--loss", "warp", "--label-smoothing", "0.1",
+                           "--out", base.appendingPathComponent("ls-warp").path], mentioning: "--label-smoothing applies to --loss ce only")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--label-smoothing", "1",
+                           "--out", base.appendingPathComponent("ls-1").path], mentioning: "--label-smoothing must be in [0, 1)")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--label-smoothing", "0.1",
+                           "--out", base.appendingPathComponent("ls-textual").path], mentioning: "--label-smoothing")
 
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--item-input", "add", "--out", base.appendingPathComponent("t").path], mentioning: "--item-input")
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--item-input", "both",

@@ -95,6 +95,35 @@ final class ItemTokenTests: XCTestCase {
 
     /// Ranking scores come from the generation engine's first step; they must equal the training
     /// graph's ⟨hidden, row⟩ for every row kind (prompts of different lengths: padding masked).
+    /// `--label-smoothing ε` reaches the CE loss: with the model's scores s (no dropout), the loss
+    /// is the batch mean of (1 − ε)·(−log p_target) + ε·mean over the catalog of (−log p_j).
+    func testLabelSmoothingIsTheSmoothedCrossEntropyOfTheScores() throws {
+        let sources: [[Int32]] = [[5, 6, 7, 1], [10, 11, 1], [12, 1]]
+        let targets = [3, 0, 11]
+        let model = try tinyModel(seed: 4)
+        let m = ItemTokenModel(t5: model, head: try head(.hybrid, model))
+        let scores = m.scores(sources)
+        for epsilon: Float in [0, 0.1, 0.4] {
+            var expected = 0.0
+            for (b, t) in targets.enumerated() {
+                let row = (0 ..< items).map { Double(scores.pointer[b * items + $0]) }
+                let top = row.max()!
+                let logZ = top + Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - top) })
+                let nll = logZ - row[t], uniform = row.reduce(0) { $0 + logZ - $1 } / Double(items)
+                expected += (1 - Double(epsilon)) * nll + Double(epsilon) * uniform
+            }
+            expected /= Double(targets.count)
+            var settings = ItemTokenSettings(rows: .hybrid, loss: .ce)
+            settings.labelSmoothing = epsilon == 0 ? nil : epsilon
+            var none: SeededGenerator?
+            var rng = SeededGenerator(seed: 1)
+            let variable = m.loss(sources: sources, targets: targets, settings: settings, popularity: [Double](repeating: 1 / Double(items), count: items),
+                                  dropout: &none, rng: &rng)
+            let loss = variable.value.item
+            XCTAssertEqual(Double(loss), expected, accuracy: 1e-4 * max(1, expected), "epsilon \(epsilon)")
+        }
+    }
+
     func testInferenceScoresMatchTheTrainingGraph() throws {
         let sources: [[Int32]] = [[5, 6, 7, 8, 9, 1], [10, 1], [11, 12, 1]]
         for kind in ItemTokenSettings.Rows.allCases {
