@@ -21,6 +21,8 @@ struct ItemTokenOptions: ParsableArguments {
     @Option(name: .long, help: "Item embeddings from 'idgenrec embed' for --item-rows content and hybrid (default: the catalog embedded with the sentence encoder, cached in the run folder).") var itemEmbeddings: String?
     @Option(name: .long, help: "Item-token input: add (each history item's output row, tied, is also added at its ID tokens; default), replace (each history item is one position: a marker token plus its row; the ID words are not read) or off (the encoder reads the history's ID words only).")
     var itemInput: String?
+    @Option(name: .long, help: "Item-token history bias: 'learned' (one learned score offset for the items of the prompt's history: the model learns from the training targets whether users pick an item again) or 'off' (default).")
+    var historyBias: String?
     @Option(name: .long, help: "Item-token label smoothing of the full-softmax loss (--loss ce): the target keeps 1 - e of the probability, e spread over the catalog (default 0).")
     var labelSmoothing: Float?
 
@@ -54,6 +56,10 @@ struct ItemTokenOptions: ParsableArguments {
         }
         var settings = ItemTokenSettings(rows: rows, loss: l, negatives: n, embeddings: itemEmbeddings.map { URL(fileURLWithPath: $0).standardizedFileURL.path },
                                          input: input)
+        if let bias = historyBias {
+            guard ["learned", "off"].contains(bias) else { throw ValidationErrorMessage(message: "--history-bias: expected learned or off, found '\(bias)'") }
+            settings.historyBias = bias == "learned" ? true : nil
+        }
         if let e = labelSmoothing {
             guard e >= 0, e < 1 else { throw ValidationErrorMessage(message: "--label-smoothing must be in [0, 1), found \(e)") }
             guard l == .ce else { throw ValidationErrorMessage(message: "--label-smoothing applies to --loss ce only (this run's loss: \(l.rawValue))") }
@@ -69,8 +75,8 @@ struct ItemTokenOptions: ParsableArguments {
         switch try parsedScheme() {
         case Self.textualScheme:
             guard (itemRows ?? "learned") == "learned", (loss ?? "ce") == "ce", (itemInput ?? "off") == "off", itemEmbeddings == nil || itemContent,
-                  labelSmoothing == nil else {
-                throw ValidationErrorMessage(message: "--item-rows, --loss, --item-input, --label-smoothing and --item-embeddings need --scheme item-token")
+                  labelSmoothing == nil, historyBias == nil else {
+                throw ValidationErrorMessage(message: "--item-rows, --loss, --item-input, --label-smoothing, --history-bias and --item-embeddings need --scheme item-token")
             }
             return false
         default:
@@ -97,7 +103,7 @@ struct ItemTokenOptions: ParsableArguments {
         if scheme != nil, try parsedScheme() != runScheme { conflicts.append("--scheme \(scheme!) (the run's: \(runScheme))") }
         guard saved.isItemToken else {
             for (flag, given) in [("--item-rows", itemRows), ("--loss", loss), ("--negatives", negatives.map(String.init)), ("--item-input", itemInput),
-                                  ("--label-smoothing", labelSmoothing.map { "\($0)" })] where given != nil {
+                                  ("--label-smoothing", labelSmoothing.map { "\($0)" }), ("--history-bias", historyBias)] where given != nil {
                 conflicts.append("\(flag) \(given!) (the run is not an item-token run)")
             }
             return conflicts
@@ -112,6 +118,9 @@ struct ItemTokenOptions: ParsableArguments {
         }
         if labelSmoothing != nil, (given.labelSmoothing ?? 0) != (run.labelSmoothing ?? 0) {
             conflicts.append("--label-smoothing \(given.labelSmoothing ?? 0) (the run's: \(run.labelSmoothing ?? 0))")
+        }
+        if historyBias != nil, (given.historyBias ?? false) != (run.historyBias ?? false) {
+            conflicts.append("--history-bias \(historyBias!) (the run's: \((run.historyBias ?? false) ? "learned" : "off"))")
         }
         if itemEmbeddings != nil, !run.rows.readsContent { conflicts.append("--item-embeddings (the run's rows are \(run.rows.rawValue), not content or hybrid)") }
         config.scheme = RecommenderConfig.itemTokenScheme
@@ -137,7 +146,7 @@ extension TrainCommand {
                            encoder: resumes ? nil : try options.loadEncoder(), codes: resolved.codes, idsURL: resolved.url),
             config: config, embeddings: embeddings, resume: resume)
         let t5 = runner.model.t5.config
-        Log.info("training \(t5.d_model)-d T5, item-token scheme (rows \(runner.settings.rows.rawValue), loss \(runner.settings.loss.rawValue)\(runner.settings.labelSmoothing.map { ", label smoothing \($0)" } ?? ""), input \((runner.settings.input ?? .off).rawValue)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
+        Log.info("training \(t5.d_model)-d T5, item-token scheme (rows \(runner.settings.rows.rawValue), loss \(runner.settings.loss.rawValue)\(runner.settings.labelSmoothing.map { ", label smoothing \($0)" } ?? "")\(runner.settings.historyBias == true ? ", history bias learned" : ""), input \((runner.settings.input ?? .off).rawValue)) on \(runner.trainer.batchesPerEpoch()) batches per epoch")
         let start = Date()
         try runner.train(resume: resume)
         let trainSeconds = Date().timeIntervalSince(start)

@@ -77,6 +77,15 @@ struct ZeroShotCommand: ParsableCommand {
             var result = try ZeroShot.result(report: report, split: runner.trainer.data.split, target: target, dataPath: path, runFolder: runURL,
                                              trainedOn: manifest.data, tokenizer: runner.trainer.data.tokenizer, idSource: idSource, idReport: idReport,
                                              tokenCollisionsResolved: 0, source: source, inDomain: reference, users: users, seed: seed, start: start)
+            // Where the top 10 go: the same users' lists, against MostPop's.
+            let split = runner.trainer.data.split
+            var evaluated = split.targets(.test)
+            if let users { evaluated = Evaluator.sample(evaluated, count: users, seed: seed) }
+            let popular = try MostPop(split: split).top(10, catalog: target.catalog)
+            result.historyShareAtTen = [
+                "zero_shot": ZeroShot.historyShare(runner.rank(evaluated, k: 10).map { $0.map(\.index) }, targets: evaluated),
+                "mostpop": ZeroShot.historyShare([[Int]](repeating: popular, count: evaluated.count), targets: evaluated),
+            ]
             if let json { result.zeroShot.ranksFile = try writeRanks(ranks, json: json, target: target.name) }
             results.append(result)
         }

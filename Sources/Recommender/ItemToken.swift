@@ -71,6 +71,10 @@ public struct ItemTokenSettings: Codable, Sendable, Equatable {
     public var negatives = 1000
     /// The item-embedding file content rows were built from (copied into the run folder).
     public var embeddings: String?
+    /// A learned score offset for the items of the prompt's history (`--history-bias learned`):
+    /// the model learns from the training targets how likely a user is to pick an item again
+    /// (Beauty's and ml-100k's never repeat). nil = off (and run.json files written before).
+    public var historyBias: Bool?
     /// Label smoothing of the full-softmax loss (`--label-smoothing`; `ce` only): the target
     /// keeps 1 − ε of the probability and ε is spread uniformly over the catalog. nil = 0 (and
     /// run.json files written before the flag).
@@ -103,11 +107,16 @@ public final class ItemHead: Module {
     /// id-mean: the T5's shared embedding [vocab, d_model] and each item's ID tokens.
     let shared: Variable?
     let itemTokens: [[Int32]]
+    /// `--history-bias learned`: one scalar [1, 1] added to the score of every item of the
+    /// prompt's history (starts at 0).
+    public let historyBias: Variable?
 
     /// `content` is required for `.content` and `.hybrid` rows (unit-norm sentence embeddings,
     /// catalog order).
-    public init(kind: ItemTokenSettings.Rows, model: T5Model, itemTokens: [[Int32]], content: Tensor?, generator: inout SeededGenerator) throws {
+    public init(kind: ItemTokenSettings.Rows, model: T5Model, itemTokens: [[Int32]], content: Tensor?, historyBias: Bool = false,
+                generator: inout SeededGenerator) throws {
         self.kind = kind
+        self.historyBias = historyBias ? .parameter(Tensor(zeros: [1, 1]), name: "history_bias") : nil
         self.itemTokens = itemTokens
         itemCount = itemTokens.count
         let d = model.config.d_model
@@ -137,11 +146,12 @@ public final class ItemHead: Module {
 
     /// Trainable parameters of the head itself (id-mean has none: it trains the T5's table).
     public func namedParameters() -> [(name: String, parameter: Variable)] {
+        let bias = historyBias.map { [("history_bias", $0)] } ?? []
         switch kind {
-        case .learned: return [("item_table", table!)]
-        case .content: return [("item_projection", projection!)]
-        case .hybrid: return [("item_projection", projection!), ("item_residual", table!)]
-        case .idMean: return []
+        case .learned: return [("item_table", table!)] + bias
+        case .content: return [("item_projection", projection!)] + bias
+        case .hybrid: return [("item_projection", projection!), ("item_residual", table!)] + bias
+        case .idMean: return bias
         }
     }
 
@@ -153,8 +163,9 @@ public final class ItemHead: Module {
             throw RecommenderError.invalidInput("learned item rows exist only for the training catalog; train with --item-rows content or id-mean for zero-shot")
         }
         var g = SeededGenerator(seed: 0)
-        let head = try ItemHead(kind: kind, model: model, itemTokens: itemTokens, content: content, generator: &g)
+        let head = try ItemHead(kind: kind, model: model, itemTokens: itemTokens, content: content, historyBias: historyBias != nil, generator: &g)
         if let projection, let p = head.projection { p.value.assign(projection.value) }
+        if let historyBias, let b = head.historyBias { b.value.assign(historyBias.value) }
         return head
     }
 
@@ -307,6 +318,32 @@ public struct ItemTokenModel {
 
     public func namedParameters() -> [(name: String, parameter: Variable)] { t5.namedParameters() + head.namedParameters() }
 
+    /// Whether scoring needs each prompt's item spans: for the input term (`add`, `replace`) or
+    /// for the history bias (which items the prompt holds).
+    public var needsSpans: Bool { input.addsRows || head.historyBias != nil }
+
+    /// [B, columns] with 1 where column c's item (`columns[c]`, nil = catalog order) is in prompt
+    /// b's history (`spans[b]`), else 0.
+    static func historyMask(_ spans: [[EncodedPrompt.ItemSpan]], columns: [Int]?, count n: Int) -> Tensor {
+        let mask = Tensor(zeros: [spans.count, n])
+        var column: [Int: Int] = [:]
+        if let columns { for (c, item) in columns.enumerated() { column[item] = c } }
+        for (b, items) in spans.enumerated() {
+            for span in items {
+                guard let c = columns == nil ? span.item : column[span.item] else { continue }
+                mask.pointer[b * n + c] = 1
+            }
+        }
+        return mask
+    }
+
+    /// `logits` [B, columns] plus the history bias at each prompt's history items (unchanged without one).
+    func withHistoryBias(_ logits: Variable, spans: [[EncodedPrompt.ItemSpan]]?, columns: [Int]? = nil) -> Variable {
+        guard let bias = head.historyBias else { return logits }
+        guard let spans, spans.count == logits.shape[0] else { preconditionFailure("item-token: --history-bias needs the item spans of every source") }
+        return logits + bias * Variable(Self.historyMask(spans, columns: columns, count: logits.shape[1]))
+    }
+
     /// Decoder output of the single step from the start token: [B, d_model], the RMS-normed
     /// state without the tied head's d^-0.5 rescale. With the rescale (|h| ≈ 1) an Adam step of
     /// size lr moves a logit by only ≈ lr·√d, and on Beauty the full-softmax loss stayed at the
@@ -342,7 +379,15 @@ public struct ItemTokenModel {
                 h = w.firstDecoderHidden(inputIDs: ids, attentionMask: mask)
             }
             if t5.config.scalesDecoderOutput { h = Ops.scale(h, Float(t5.config.d_model).squareRoot()) }
-            return Ops.linear(h, weight: rows) // [B, items]
+            let scores = Ops.linear(h, weight: rows) // [B, items]
+            if let bias = head.historyBias {
+                guard let spans, spans.count == sources.count else { preconditionFailure("item-token: --history-bias needs the item spans of every source") }
+                let beta = bias.value.pointer[0], n = scores.shape[1]
+                for (b, items) in spans.enumerated() {
+                    for item in Set(items.map(\.item)) { scores.pointer[b * n + item] += beta }
+                }
+            }
+            return scores
         }
     }
 
@@ -358,11 +403,11 @@ public struct ItemTokenModel {
         let h = hidden(sources, spans: spans, dropout: &dropout) // [B, d_model]
         let n = head.itemCount, b = targets.count
         if settings.loss == .ce {
-            let logits = linear(h, weight: head.rows()) // [B, items]
+            let logits = withHistoryBias(linear(h, weight: head.rows()), spans: spans) // [B, items]
             return crossEntropy(logits, targets: IntTensor(shape: [b], values: targets.map(Int32.init)), labelSmoothing: settings.labelSmoothing ?? 0)
         }
         let c = ItemTokenCandidates.draw(targets: targets, negatives: settings.negatives, catalog: n, rng: &rng)
-        let logits = linear(h, weight: head.rows(c.items)) // [B, C]
+        let logits = withHistoryBias(linear(h, weight: head.rows(c.items)), spans: spans, columns: c.items) // [B, C]
         switch settings.loss {
         case .sampledSoftmax:
             let k = Double(c.uniformColumns.count)

@@ -90,7 +90,8 @@ public final class ItemTokenRunner {
             try embeddings.save(to: folder.appendingPathComponent(ItemEmbeddings.fileName))
         }
         var g = SeededGenerator(seed: config.seed &+ 0x17E4)
-        let head = try ItemHead(kind: settings.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
+        let head = try ItemHead(kind: settings.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content,
+                                historyBias: settings.historyBias ?? false, generator: &g)
         return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head, input: settings.input))
     }
 
@@ -106,6 +107,12 @@ public final class ItemTokenRunner {
         if requested.negatives != saved.negatives { differences.append("negatives \(requested.negatives) (the run's: \(saved.negatives))") }
         if (requested.input ?? .off) != (saved.input ?? .off) {
             differences.append("item input '\((requested.input ?? .off).rawValue)' (the run's: '\((saved.input ?? .off).rawValue)')")
+        }
+        if (requested.historyBias ?? false) != (saved.historyBias ?? false) {
+            differences.append("history bias \((requested.historyBias ?? false) ? "learned" : "off") (the run's: \((saved.historyBias ?? false) ? "learned" : "off"))")
+        }
+        if (requested.labelSmoothing ?? 0) != (saved.labelSmoothing ?? 0) {
+            differences.append("label smoothing \(requested.labelSmoothing ?? 0) (the run's: \(saved.labelSmoothing ?? 0))")
         }
         guard differences.isEmpty else {
             throw RecommenderError.checkpoint(path: folder.path, message: "--resume continues the run with its own settings (run.json), but these differ: \(differences.joined(separator: ", ")); pass the run's settings or none, or choose another --out")
@@ -135,7 +142,8 @@ public final class ItemTokenRunner {
         let base = try RecommenderPipeline.open(folder: folder, inputs: inputs, config: config, resume: true)
         // Initial values are overwritten by last/ in `train(resume: true)`.
         var g = SeededGenerator(seed: base.trainer.config.seed &+ 0x17E4)
-        let head = try ItemHead(kind: saved.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
+        let head = try ItemHead(kind: saved.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content,
+                                historyBias: saved.historyBias ?? false, generator: &g)
         return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head, input: saved.input))
     }
 
@@ -152,7 +160,8 @@ public final class ItemTokenRunner {
             content = try contentMatrix(ItemEmbeddings.load(url), catalog: domain.catalog, source: url.path)
         }
         var g = SeededGenerator(seed: 0)
-        let head = try ItemHead(kind: settings.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content, generator: &g)
+        let head = try ItemHead(kind: settings.rows, model: base.model, itemTokens: base.trainer.data.itemTokens, content: content,
+                                historyBias: settings.historyBias ?? false, generator: &g)
         let modelURL = checkpoint == .last ? RunFolder.lastURL(folder) : RunFolder.evaluatedModelURL(folder)
         try head.load(from: modelURL.appendingPathComponent(headFile))
         return ItemTokenRunner(folder: folder, trainer: base.trainer, model: ItemTokenModel(t5: base.model, head: head, input: settings.input))
@@ -162,7 +171,7 @@ public final class ItemTokenRunner {
     /// length-bucketed batches (the textual-ID scheme's order; targets are catalog indices).
     func batches(epoch: Int) -> [[(source: [Int32], spans: [EncodedPrompt.ItemSpan], target: Int)]] {
         let data = trainer.data
-        let keepSpans = model.input.addsRows
+        let keepSpans = model.needsSpans
         var rng = SeededGenerator(seed: config.seed &+ 0x9E37_79B9 &* UInt64(epoch + 1))
         var samples: [(source: [Int32], spans: [EncodedPrompt.ItemSpan], target: Int)] = []
         for s in data.split.trainingSamples(historyCap: config.historyCap) {
@@ -240,7 +249,7 @@ public final class ItemTokenRunner {
             for batch in batches {
                 optimizer.zeroGrad()
                 var dropout: SeededGenerator? = config.dropout > 0 ? state.dropout : nil
-                let loss = model.loss(sources: batch.map(\.source), spans: model.input.addsRows ? batch.map(\.spans) : nil, targets: batch.map(\.target), settings: settings, popularity: popularity,
+                let loss = model.loss(sources: batch.map(\.source), spans: model.needsSpans ? batch.map(\.spans) : nil, targets: batch.map(\.target), settings: settings, popularity: popularity,
                                       dropout: &dropout, rng: &negatives)
                 if let dropout { state.dropout = dropout }
                 let value = loss.value.item
@@ -299,7 +308,7 @@ public final class ItemTokenRunner {
 
     /// Scores [targets, items] of the ranking prompts (template 0).
     public func scores(_ targets: [EvaluationTarget], snapshot: (weights: T5InferenceWeights, rows: Tensor)? = nil) -> Tensor {
-        guard model.input.addsRows else { return model.scores(trainer.rankingInputs(targets), weights: snapshot?.weights, rows: snapshot?.rows) }
+        guard model.needsSpans else { return model.scores(trainer.rankingInputs(targets), weights: snapshot?.weights, rows: snapshot?.rows) }
         let prompts = targets.map { trainer.data.prompt(history: $0.history, template: 0, user: $0.user) }
         return model.scores(prompts.map(\.tokens), spans: prompts.map(\.itemSpans), weights: snapshot?.weights, rows: snapshot?.rows)
     }
@@ -355,6 +364,7 @@ public final class ItemTokenRunner {
                        "epochs": "\(config.epochs)", "batch": "\(config.batchSize)", "lr": "\(config.learningRate)", "seed": "\(config.seed)",
                        "decoding": "one decoder step, exact scores over the catalog, template 0"]
         if let e = s.labelSmoothing { summary["label_smoothing"] = "\(e)" }
+        if let bias = model.head.historyBias { summary["history_bias"] = String(format: "%.3f (learned)", bias.value.pointer[0]) }
         return try evaluator.evaluate(model: "idgenrec-t5-item-token", part: part, ranking: ranking, data: trainer.data.domain.name,
                                       config: summary, userSample: users, seed: sampleSeed, progress: progress)
     }
@@ -435,7 +445,7 @@ extension ItemTokenRunner {
         var sourceContent: Tensor?
         if settings.rows.readsContent { sourceContent = Tensor(zeros: [manifest.items, content!.shape[1]]) }
         let trained = try ItemHead(kind: settings.rows, model: t5, itemTokens: [[Int32]](repeating: [0], count: manifest.items),
-                                   content: sourceContent, generator: &g)
+                                   content: sourceContent, historyBias: settings.historyBias ?? false, generator: &g)
         try trained.load(from: modelURL.appendingPathComponent(headFile))
         let head = try trained.retargeted(itemTokens: data.itemTokens, content: content, model: t5)
         return (ItemTokenRunner(folder: folder, trainer: RecommenderTrainer(config: config, data: data), model: ItemTokenModel(t5: t5, head: head, input: settings.input)),

@@ -205,10 +205,15 @@ public struct ZeroShotResult: Codable, Sendable {
     public var ids: AssignmentReport
     /// Wall time for this target: IDs, evaluation and baselines.
     public var seconds: Double
+    /// Where the top 10 go (item-token runs): the mean share of each evaluated user's top 10 that
+    /// are items of the user's own history ("zero_shot", "mostpop"). The protocol does not filter
+    /// seen items, so history items in the list are slots the held-out item cannot take.
+    public var historyShareAtTen: [String: Double]?
 
     enum CodingKeys: String, CodingKey {
         case target, data, run, idSource = "id_source", zeroShot = "zero_shot", mostPop = "mostpop", inDomain = "in_domain"
         case ratioToInDomain = "ratio_to_in_domain", coverage, overlap = "title_overlap", input, ids, seconds
+        case historyShareAtTen = "history_share_at_10"
     }
 }
 
@@ -422,6 +427,19 @@ public enum ZeroShot {
                               overlap: overlap, input: input, ids: idReport, seconds: Date().timeIntervalSince(start))
     }
 
+    /// The mean share of each user's top-`k` list (`ranked[u]`, catalog indices) that are items of
+    /// `targets[u].history`.
+    public static func historyShare(_ ranked: [[Int]], targets: [EvaluationTarget], k: Int = 10) -> Double {
+        precondition(ranked.count == targets.count, "one ranked list per target")
+        guard !targets.isEmpty else { return 0 }
+        var total = 0.0
+        for (list, t) in zip(ranked, targets) {
+            let seen = Set(t.history)
+            total += Double(list.prefix(k).filter(seen.contains).count) / Double(k)
+        }
+        return total / Double(targets.count)
+    }
+
     /// One Markdown table over targets, then per-target notes.
     public static func markdown(_ results: [ZeroShotResult]) -> String {
         func f(_ x: Double?) -> String { x.map { String(format: "%.4f", $0) } ?? "–" }
@@ -450,6 +468,9 @@ public enum ZeroShot {
                 if !o.perSource.isEmpty { out += " — " + o.perSource.keys.sorted().map { "\($0) \(o.perSource[$0]!)" }.joined(separator: ", ") }
             }
             out += ".\n"
+            if let h = r.historyShareAtTen, let model = h["zero_shot"], let pop = h["mostpop"] {
+                out += String(format: "- %.0f%% of the model's top 10 are the user's own history items (MostPop's: %.0f%%); the protocol does not filter them\n", 100 * model, 100 * pop)
+            }
             for note in r.input.notes { out += "- \(note)\n" }
         }
         return out

@@ -86,7 +86,7 @@ final class ItemTokenServing: @unchecked Sendable {
             data.prompts.encode(history: Array($0.suffix(data.split.historyCap)), template: 0, itemTokens: catalog.itemTokens, userTokens: nil)
         }
         let n = rows.shape[0]
-        let scores = model.scores(prompts.map(\.tokens), spans: model.input.addsRows ? prompts.map(\.itemSpans) : nil, weights: weights, rows: rows)
+        let scores = model.scores(prompts.map(\.tokens), spans: model.needsSpans ? prompts.map(\.itemSpans) : nil, weights: weights, rows: rows)
         return withExtendedLifetime(scores) { counts.enumerated().map { r, k in topK(scores.pointer + r * n, count: n, k: k) } }
     }
 }

@@ -69,7 +69,11 @@ final class ItemTokenCLITests: XCTestCase {
         for r in results {
             XCTAssertNotNil((r["mostpop"] as? [String: Any])?["recall@10"], "\(r)")
             XCTAssertEqual((r["zero_shot"] as? [String: Any])?["users"] as? Int, 8, "\(r)")
+            let share = r["history_share_at_10"] as? [String: Double]
+            XCTAssert(share?["zero_shot"].map { (0 ... 1).contains($0) } ?? false, "\(r)")
+            XCTAssert(share?["mostpop"].map { (0 ... 1).contains($0) } ?? false, "\(r)")
         }
+        XCTAssert(zb.stdout.contains("of the model's top 10 are the user's own history items"), zb.stdout)
         // The run's own (kitchen) report is the in-domain reference for the kitchen target only.
         XCTAssertNil(results[0]["ratio_to_in_domain"] as? [String: Any])
         XCTAssertNotNil(results[1]["ratio_to_in_domain"] as? [String: Any], "\(results[1])")
@@ -171,19 +175,33 @@ final class ItemTokenCLITests: XCTestCase {
         let smoothed = base.appendingPathComponent("smoothed")
         let smooth = ["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--batch-size", "16",
                       "--validation-users", "10", "--test-users", "10", "--out", smoothed.path, "--epochs", "1"]
-        let ls = try CLI.run(smooth + ["--scheme", "item-token", "--item-rows", "learned", "--label-smoothing", "0.1"])
+        let ls = try CLI.run(smooth + ["--scheme", "item-token", "--item-rows", "learned", "--label-smoothing", "0.1", "--item-input", "off",
+                                       "--history-bias", "learned"])
         XCTAssertEqual(ls.status, 0, ls.stderr)
-        XCTAssert(ls.stderr.contains("label smoothing 0.1"), ls.stderr)
+        XCTAssert(ls.stderr.contains("label smoothing 0.1") && ls.stderr.contains("history bias learned"), ls.stderr)
         let smoothedManifest = try JSONSerialization.jsonObject(with: Data(contentsOf: smoothed.appendingPathComponent("run.json"))) as! [String: Any]
         let smoothedSettings = (smoothedManifest["config"] as? [String: Any])?["itemToken"] as? [String: Any]
         XCTAssertEqual((smoothedSettings?["labelSmoothing"] as? Double).map { Float($0) }, 0.1, "\(smoothedManifest)")
         let smoothedMetrics = try String(contentsOf: smoothed.appendingPathComponent("metrics.json"), encoding: .utf8)
         XCTAssert(smoothedMetrics.contains("\"label_smoothing\" : \"0.1\"") || smoothedMetrics.contains("\"label_smoothing\":\"0.1\""), smoothedMetrics)
+        XCTAssertEqual(smoothedSettings?["historyBias"] as? Bool, true, "\(smoothedManifest)")
+        XCTAssert(smoothedMetrics.contains("(learned)"), "the report gives the learned bias: \(smoothedMetrics)")
+        // evaluate and recommend follow the bias (input off: the spans are still built, for it).
+        let be = try CLI.run(["evaluate", "--run", smoothed.path, "--data", kitchen, "--sample-users", "40", "--users", "10"])
+        XCTAssertEqual(be.status, 0, be.stderr)
+        let br = try CLI.run(["recommend", "--run", smoothed.path, "--data", kitchen, "--sample-users", "40", "--history", try firstItem(smoothed), "-k", "3"])
+        XCTAssertEqual(br.status, 0, br.stderr)
+        try assertRefused(smooth + ["--resume", "--history-bias", "off"], mentioning: "--history-bias off (the run's: learned)")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--history-bias", "yes",
+                           "--out", base.appendingPathComponent("hb-bad").path], mentioning: "--history-bias: expected learned or off")
+        try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--history-bias", "learned",
+                           "--out", base.appendingPathComponent("hb-textual").path], mentioning: "--history-bias")
         try assertRefused(smooth + ["--resume", "--label-smoothing", "0.2"], mentioning: "--label-smoothing 0.2 (the run's: 0.1)")
         try assertRefused(smooth + ["--resume", "--epochs", "2", "--label-smoothing", "0"], mentioning: "--label-smoothing 0.0 (the run's: 0.1)")
         let smoothedAgain = try CLI.run(smooth + ["--resume", "--epochs", "2", "--label-smoothing", "0.1"])
         XCTAssertEqual(smoothedAgain.status, 0, smoothedAgain.stderr)
-        XCTAssert(smoothedAgain.stderr.contains("label smoothing 0.1"), "a resume keeps the run's smoothing: \(smoothedAgain.stderr)")
+        XCTAssert(smoothedAgain.stderr.contains("label smoothing 0.1") && smoothedAgain.stderr.contains("history bias learned"),
+                  "a resume keeps the run's smoothing and bias: \(smoothedAgain.stderr)")
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--loss", "warp", "--label-smoothing", "0.1",
                            "--out", base.appendingPathComponent("ls-warp").path], mentioning: "--label-smoothing applies to --loss ce only")
         try assertRefused(["train", "--data", kitchen, "--sample-users", "40", "--scheme", "item-token", "--label-smoothing", "1",

@@ -124,6 +124,71 @@ final class ItemTokenTests: XCTestCase {
         }
     }
 
+    /// `--history-bias learned`: the scores are the scores without it plus β at each prompt's
+    /// history items (each once, repeated or not), on the fast path and in the training graph;
+    /// the mask marks history items among sampled columns; dL/dβ of CE is the formula
+    /// mean_b (Σ_{j ∈ H_b} p_bj − [t_b ∈ H_b]) and matches finite differences.
+    func testHistoryBiasAddsALearnedOffsetAtHistoryItems() throws {
+        let sources: [[Int32]] = [[5, 6, 7, 1], [10, 11, 1], [12, 1]]
+        let spans: [[EncodedPrompt.ItemSpan]] = [[.init(item: 2, range: 0 ..< 1), .init(item: 7, range: 1 ..< 2), .init(item: 2, range: 2 ..< 3)],
+                                                  [.init(item: 0, range: 0 ..< 2)], []]
+        let history: [Set<Int>] = [[2, 7], [0], []]
+        let targets = [3, 0, 11] // the second target is in its history
+        let model = try tinyModel(seed: 4)
+        var g = SeededGenerator(seed: 3)
+        let biased = try ItemHead(kind: .learned, model: model, itemTokens: itemTokens, content: nil, historyBias: true, generator: &g)
+        XCTAssertEqual(biased.namedParameters().map(\.name), ["item_table", "history_bias"])
+        biased.historyBias!.value.pointer[0] = -2.5
+        let m = ItemTokenModel(t5: model, head: biased)
+        XCTAssert(m.needsSpans)
+        g = SeededGenerator(seed: 3)
+        let plain = ItemTokenModel(t5: model, head: try ItemHead(kind: .learned, model: model, itemTokens: itemTokens, content: nil, generator: &g))
+        XCTAssertFalse(plain.needsSpans)
+        let with = m.scores(sources, spans: spans), without = plain.scores(sources)
+        let graph = GradMode.withoutGradients { () -> Tensor in
+            var none: SeededGenerator?
+            return m.withHistoryBias(linear(m.hidden(sources, dropout: &none), weight: m.head.rows()), spans: spans).value.copy()
+        }
+        for b in 0 ..< 3 {
+            for j in 0 ..< items {
+                let expected = without.pointer[b * items + j] + (history[b].contains(j) ? -2.5 : 0)
+                XCTAssertEqual(with.pointer[b * items + j], expected, accuracy: 1e-4, "prompt \(b) item \(j)")
+                XCTAssertEqual(graph.pointer[b * items + j], expected, accuracy: 1e-4, "graph, prompt \(b) item \(j)")
+            }
+        }
+        // Sampled columns [7, 3, 2]: prompt 0 holds 7 and 2, prompt 1 none of them.
+        let mask = ItemTokenModel.historyMask(spans, columns: [7, 3, 2], count: 3)
+        XCTAssertEqual(mask.scalars, [1, 0, 1, 0, 0, 0, 0, 0, 0])
+
+        // dL/dβ of full CE: the formula, and finite differences.
+        let settings = ItemTokenSettings(rows: .learned, loss: .ce)
+        func loss(_ beta: Float) -> (value: Double, gradient: Double) {
+            biased.historyBias!.value.pointer[0] = beta
+            for (_, p) in m.namedParameters() { p.zeroGrad() }
+            var none: SeededGenerator?
+            var rng = SeededGenerator(seed: 1)
+            let l = m.loss(sources: sources, spans: spans, targets: targets, settings: settings, popularity: [Double](repeating: 1 / Double(items), count: items),
+                           dropout: &none, rng: &rng)
+            l.backward()
+            return (Double(l.value.item), Double(biased.historyBias!.grad!.pointer[0]))
+        }
+        let beta: Float = -0.7
+        let at = loss(beta)
+        let scoresAt = m.scores(sources, spans: spans)
+        var formula = 0.0
+        for b in 0 ..< 3 {
+            let row = (0 ..< items).map { Double(scoresAt.pointer[b * items + $0]) }
+            let top = row.max()!
+            let z = row.reduce(0) { $0 + Foundation.exp($1 - top) }
+            formula += history[b].reduce(0) { $0 + Foundation.exp(row[$1] - top) / z } - (history[b].contains(targets[b]) ? 1 : 0)
+        }
+        formula /= 3
+        XCTAssertEqual(at.gradient, formula, accuracy: 1e-4)
+        let h: Float = 1e-2
+        let numeric = (loss(beta + h).value - loss(beta - h).value) / Double(2 * h)
+        XCTAssertEqual(at.gradient, numeric, accuracy: 2e-3 * max(1, abs(numeric)))
+    }
+
     func testInferenceScoresMatchTheTrainingGraph() throws {
         let sources: [[Int32]] = [[5, 6, 7, 8, 9, 1], [10, 1], [11, 12, 1]]
         for kind in ItemTokenSettings.Rows.allCases {

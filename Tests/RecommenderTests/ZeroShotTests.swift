@@ -187,4 +187,15 @@ final class ZeroShotTests: XCTestCase {
         XCTAssertEqual(fixed.textualIDs, ["tent", "ｔｅｎｔ 2", "stove"])
         XCTAssertEqual(Set(tok.encode(batch: fixed.textualIDs)).count, 3)
     }
+    /// `ZeroShot.historyShare`: the mean over users of |top k ∩ history| / k.
+    func testHistoryShareIsTheMeanShareOfHistoryItemsInTheTopK() {
+        let targets = [EvaluationTarget(user: 0, userID: "a", history: [1, 2, 3], target: 9),
+                       EvaluationTarget(user: 1, userID: "b", history: [7], target: 8),
+                       EvaluationTarget(user: 2, userID: "c", history: [4, 5], target: 6)]
+        // k = 4: a has 1 and 3 in its top 4 (2 is fifth, past k); b none; c has 4 and 5.
+        let ranked = [[1, 9, 3, 0, 2], [8, 0, 1, 2, 3], [4, 5, 6, 0, 1]]
+        XCTAssertEqual(ZeroShot.historyShare(ranked, targets: targets, k: 4), (2.0 / 4 + 0 + 2.0 / 4) / 3, accuracy: 1e-12)
+        XCTAssertEqual(ZeroShot.historyShare(ranked, targets: targets, k: 1), (1 + 0 + 1) / 3.0, accuracy: 1e-12)
+        XCTAssertEqual(ZeroShot.historyShare([], targets: []), 0)
+    }
 }

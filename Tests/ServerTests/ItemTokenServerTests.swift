@@ -24,7 +24,7 @@ final class ItemTokenServerTests: XCTestCase {
 
     /// A tiny item-token run trained one epoch on the kitchen sample (as `train --scheme
     /// item-token --preset tiny --epochs 1 --batch-size 16 --validation-users 10` makes it).
-    static func train(rows: ItemTokenSettings.Rows, input: ItemTokenSettings.Input?) throws -> URL {
+    static func train(rows: ItemTokenSettings.Rows, input: ItemTokenSettings.Input?, historyBias: Bool = false) throws -> URL {
         let folder = ScratchSpace.root.appendingPathComponent("serve-item-token-\(rows.rawValue)-\(UUID().uuidString)")
         let domain = try kitchen()
         var config = RecommenderConfig()
@@ -33,6 +33,7 @@ final class ItemTokenServerTests: XCTestCase {
         config.batchSize = 16
         config.validationUsers = 10
         config.itemToken = ItemTokenSettings(rows: rows, input: input)
+        if historyBias { config.itemToken?.historyBias = true }
         var embeddings: ItemEmbeddings?
         if rows == .content {
             let encoder = try SentenceEncoder(folder: tinyBert)
@@ -53,6 +54,7 @@ final class ItemTokenServerTests: XCTestCase {
     static let idMeanAddRun = Result(catching: { try train(rows: .idMean, input: .add) })
     static let contentRun = Result(catching: { try train(rows: .content, input: nil) })
     static let learnedReplaceRun = Result(catching: { try train(rows: .learned, input: .replace) })
+    static let learnedHistoryBiasRun = Result(catching: { try train(rows: .learned, input: nil, historyBias: true) })
 
     static func copy(_ run: URL) throws -> URL {
         let folder = ScratchSpace.root.appendingPathComponent("serve-item-token-copy-\(UUID().uuidString)")
@@ -76,10 +78,11 @@ final class ItemTokenServerTests: XCTestCase {
 
     /// /recommend gives the items `idgenrec recommend --run` gives (`ItemTokenRunner.recommend`),
     /// in order, with one worker (the same computation) and, where scores tie within 1e-4, with
-    /// two; with `--item-input` off, add and replace (one marker position per history item).
+    /// two; with `--item-input` off, add and replace (one marker position per history item), and
+    /// with a learned history bias (input off: the spans are still needed, for the bias).
     func testRecommendMatchesItemTokenRecommendWithAndWithoutItemInput() throws {
         let domain = try Self.kitchen()
-        for run in [try Self.learnedRun.get(), try Self.idMeanAddRun.get(), try Self.learnedReplaceRun.get()] {
+        for run in [try Self.learnedRun.get(), try Self.idMeanAddRun.get(), try Self.learnedReplaceRun.get(), try Self.learnedHistoryBiasRun.get()] {
             let library = try ItemTokenRunner.load(folder: run, domain: domain, dataPath: Self.kitchenPath)
             let queries = Self.queries(domain)
             let expected = try queries.map { try library.recommend(history: $0.0, count: $0.1) }
