@@ -118,7 +118,7 @@ final class ItemTokenCLITests: XCTestCase {
         let settings = ((manifest["config"] as? [String: Any])?["itemToken"] as? [String: Any]) ?? [:]
         XCTAssertEqual(settings["rows"] as? String, "hybrid", "\(settings)")
         let head = try SafeTensors.load(run.appendingPathComponent("best/item_head.safetensors"))
-        XCTAssertEqual(Set(head.keys), ["item_projection", "item_residual"])
+        XCTAssertEqual(Set(head.keys), ["item_projection", "item_residual", "history_bias"], "hybrid rows and the default learned history bias")
         let e = try CLI.run(["evaluate", "--run", run.path, "--data", kitchen, "--sample-users", "40", "--users", "10"])
         XCTAssertEqual(e.status, 0, e.stderr)
         let pets = CLI.packageRoot.appendingPathComponent("corpora/synthetic/pets").path
@@ -142,6 +142,8 @@ final class ItemTokenCLITests: XCTestCase {
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
         let itemToken = (manifest["config"] as? [String: Any])?["itemToken"] as? [String: Any]
         XCTAssertEqual(itemToken?["input"] as? String, "add", "\(manifest)")
+        XCTAssertEqual(itemToken?["historyBias"] as? Bool, true, "the CLI's default history bias is learned: \(manifest)")
+        XCTAssert(t.stderr.contains("history bias learned"), t.stderr)
         XCTAssertEqual((manifest["config"] as? [String: Any])?["promptFraming"] as? String, "short", "item-token runs default to the short prompt: \(manifest)")
         XCTAssertEqual(((manifest["config"] as? [String: Any])?["weightDecay"] as? Double).map { Float($0) }, 0.05, "--weight-decay is recorded: \(manifest)")
         let metrics = try String(contentsOf: run.appendingPathComponent("metrics.json"), encoding: .utf8)
@@ -238,6 +240,15 @@ final class ItemTokenCLITests: XCTestCase {
         let (args, run) = try train("replace")
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("run.json"))) as! [String: Any]
         XCTAssertEqual(((manifest["config"] as? [String: Any])?["itemToken"] as? [String: Any])?["input"] as? String, "replace", "\(manifest)")
+        // --history-bias off: not recorded (the library's default), not in the log line.
+        let off = base.appendingPathComponent("add-no-bias")
+        let o = try CLI.run(["train", "--data", kitchen, "--sample-users", "40", "--preset", "tiny", "--batch-size", "16", "--epochs", "1",
+                             "--validation-users", "10", "--test-users", "10", "--out", off.path, "--scheme", "item-token", "--item-rows", "id-mean",
+                             "--history-bias", "off"])
+        XCTAssertEqual(o.status, 0, o.stderr)
+        XCTAssertFalse(o.stderr.contains("history bias"), o.stderr)
+        let offManifest = try JSONSerialization.jsonObject(with: Data(contentsOf: off.appendingPathComponent("run.json"))) as! [String: Any]
+        XCTAssertNil(((offManifest["config"] as? [String: Any])?["itemToken"] as? [String: Any])?["historyBias"], "\(offManifest)")
         let (_, add) = try train("add")
         let (replaceTokens, addTokens) = (try tokensPerSample(run), try tokensPerSample(add))
         XCTAssertLessThan(replaceTokens, 0.75 * addTokens, "one token per history item and no separators: \(replaceTokens) against \(addTokens)")
