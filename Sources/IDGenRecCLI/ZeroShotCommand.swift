@@ -74,18 +74,19 @@ struct ZeroShotCommand: ParsableCommand {
             let reference = references[target.name]
             if reference != nil { usedReferences.insert(target.name) }
             let idSource = replace ? "none in prompts (replace input); keyword IDs for the catalog table" : "keywords (4 most distinctive words)"
-            var result = try ZeroShot.result(report: report, split: runner.trainer.data.split, target: target, dataPath: path, runFolder: runURL,
-                                             trainedOn: manifest.data, tokenizer: runner.trainer.data.tokenizer, idSource: idSource, idReport: idReport,
-                                             tokenCollisionsResolved: 0, source: source, inDomain: reference, users: users, seed: seed, start: start)
-            // Where the top 10 go: the same users' lists, against MostPop's.
+            // Where the top 10 go: the same users' lists, against MostPop's (timed with the rest).
             let split = runner.trainer.data.split
             var evaluated = split.targets(.test)
             if let users { evaluated = Evaluator.sample(evaluated, count: users, seed: seed) }
             let popular = try MostPop(split: split).top(10, catalog: target.catalog)
-            result.historyShareAtTen = [
+            let historyShare = [
                 "zero_shot": ZeroShot.historyShare(runner.rank(evaluated, k: 10).map { $0.map(\.index) }, targets: evaluated),
                 "mostpop": ZeroShot.historyShare([[Int]](repeating: popular, count: evaluated.count), targets: evaluated),
             ]
+            var result = try ZeroShot.result(report: report, split: split, target: target, dataPath: path, runFolder: runURL,
+                                             trainedOn: manifest.data, tokenizer: runner.trainer.data.tokenizer, idSource: idSource, idReport: idReport,
+                                             tokenCollisionsResolved: 0, source: source, inDomain: reference, users: users, seed: seed, start: start)
+            result.historyShareAtTen = historyShare
             if let json { result.zeroShot.ranksFile = try writeRanks(ranks, json: json, target: target.name) }
             results.append(result)
         }
