@@ -62,7 +62,7 @@ struct ZeroShotCommand: ParsableCommand {
                 embeddings = try embedTarget(target, run: runURL, encoderHash: own.encoderHash,
                                              need: "the run's \(rows.rawValue) rows score the target's items from their texts")
             }
-            let (runner, idReport) = try ItemTokenRunner.zeroShotWithIDs(folder: runURL, target: target, embeddings: embeddings)
+            let (runner, idReport) = try ItemTokenRunner.zeroShot(folder: runURL, target: target, embeddings: embeddings)
             let replace = runner.settings.input == .replace
             let prompts = replace ? "one position per history item carrying its row (no IDs in prompts)" : "keyword IDs in prompts"
             Log.info("zero-shot (item-token, \(runner.settings.rows.rawValue) rows, input \((runner.settings.input ?? .off).rawValue)): \(target.name), \(target.catalog.count) items, \(target.interactions.userCount) users, \(prompts)")

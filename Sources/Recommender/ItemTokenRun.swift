@@ -409,13 +409,9 @@ extension ItemTokenRunner {
     /// rows: `embeddings` of the target catalog through the trained projection) or from its IDs
     /// (id-mean rows). Learned rows cannot move to another catalog (an error says so). Nothing
     /// of the target is trained on; evaluate the returned runner's test split.
-    public static func zeroShot(folder: URL, target: Domain, embeddings: ItemEmbeddings?) throws -> ItemTokenRunner {
-        try zeroShotWithIDs(folder: folder, target: target, embeddings: embeddings).runner
-    }
-
-    /// `zeroShot`, with the report of the keyword IDs written for the target's catalog (the
-    /// prompts' ID words, and id-mean rows).
-    public static func zeroShotWithIDs(folder: URL, target: Domain, embeddings: ItemEmbeddings?) throws -> (runner: ItemTokenRunner, idReport: AssignmentReport) {
+    /// Also returns the report of the keyword IDs written for the target's catalog (the prompts'
+    /// ID words, and id-mean rows).
+    public static func zeroShot(folder: URL, target: Domain, embeddings: ItemEmbeddings?) throws -> (runner: ItemTokenRunner, idReport: AssignmentReport) {
         let manifest = try JSONOutput.decode(RunManifest.self, from: RunFolder.manifestURL(folder))
         guard manifest.config.isItemToken, let settings = manifest.config.itemToken else {
             throw RecommenderError.checkpoint(path: folder.path, message: "is not an item-token run")
